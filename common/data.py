@@ -1,0 +1,216 @@
+"""MNIST and Fashion-MNIST as validated arrays and `tf.data` pipelines.
+
+Where the data comes from, in order: `--data-dir` (or the `DATA_DIR` environment
+variable) holding the Keras-format `mnist.npz` / `fashion-mnist.npz` or the four IDX
+files (`.gz` or raw); else Keras' own download and cache (`~/.keras/datasets`). What was
+loaded is checked (shapes, dtype, labels) and, for MNIST, against the published array
+fingerprints, so a wrong or corrupt copy is caught before training on it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from common.errors import UserError
+
+DATASETS = ("mnist", "fashion_mnist")
+BINARIZATIONS = ("dynamic", "static", "none")
+NPZ_NAMES = {"mnist": "mnist.npz", "fashion_mnist": "fashion-mnist.npz"}
+IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+SIZES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28),
+         "y_test": (10000,)}
+# sha256 of each array's raw bytes: identical for any correct copy of MNIST.
+MNIST_SHA256 = {
+    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+VALIDATION_SIZE = 10000
+SPLIT_SEED = 1234  # fixed: the validation set must not change with the run's --seed
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Images as float32 (N, 28, 28, 1) in [0, 1] and labels as int32 (N,)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def resolve_data_dir(data_dir: str | None) -> Path | None:
+    """`--data-dir` if given, else `$DATA_DIR`, else None (Keras' download/cache)."""
+    chosen = data_dir or os.environ.get("DATA_DIR")
+    return Path(chosen) if chosen else None
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (raw or gzipped): magic (0,0,0x08,ndim), big-endian dims, uint8 data."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as error:
+        raise UserError(f"{path}: cannot read IDX file ({error})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise UserError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(data) != header + int(np.prod(shape)):
+        raise UserError(f"{path}: IDX file is truncated (expected {header + int(np.prod(shape))} "
+                        f"bytes for shape {shape}, found {len(data)})")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _from_folder(name: str, folder: Path) -> dict[str, np.ndarray]:
+    npz = folder / NPZ_NAMES[name]
+    if npz.is_file():
+        try:
+            with np.load(npz, allow_pickle=False) as archive:
+                missing = [key for key in SIZES if key not in archive.files]
+                if missing:
+                    raise UserError(f"{npz}: missing array(s) {', '.join(missing)}")
+                return {key: archive[key] for key in SIZES}
+        except UserError:
+            raise
+        except Exception as error:  # zipfile, OSError, ValueError: all mean a bad file
+            raise UserError(f"{npz}: not a readable .npz archive ({error})") from None
+    arrays = {}
+    for key, stem in IDX_NAMES.items():
+        candidates = [folder / f"{stem}.gz", folder / stem]
+        found = next((path for path in candidates if path.is_file()), None)
+        if found is None:
+            raise UserError(f"{folder}: has neither {NPZ_NAMES[name]} nor {stem}[.gz]")
+        arrays[key] = read_idx(found)
+    return arrays
+
+
+def _from_keras(name: str) -> dict[str, np.ndarray]:
+    import keras
+
+    loader = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load {name}: no local copy and the download failed ({reason}); "
+                        f"point DATA_DIR (or --data-dir) at a folder holding {NPZ_NAMES[name]} "
+                        "or the four IDX files") from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def validate(name: str, arrays: dict[str, np.ndarray], source: str) -> None:
+    """Shapes, dtype and label range; for MNIST also the sha256 of every array."""
+    for key, shape in SIZES.items():
+        array = arrays[key]
+        if array.shape != shape or array.dtype != np.uint8:
+            raise UserError(f"{source}: {key} has shape {array.shape} and dtype {array.dtype}, "
+                            f"expected {shape} uint8")
+    for key in ("y_train", "y_test"):
+        if arrays[key].max() > 9:
+            raise UserError(f"{source}: {key} has label {arrays[key].max()}, expected 0..9")
+    if name == "mnist":
+        for key, expected in MNIST_SHA256.items():
+            if hashlib.sha256(arrays[key].tobytes()).hexdigest() != expected:
+                raise UserError(f"{source}: {key} does not match the known MNIST fingerprint "
+                                "(wrong or corrupt copy)")
+
+
+def load_arrays(name: str, data_dir: str | None = None) -> dict[str, np.ndarray]:
+    """The four uint8 arrays of `name`, from the data folder or Keras' cache, validated."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    folder = resolve_data_dir(data_dir)
+    if folder is not None:
+        if not folder.is_dir():
+            raise UserError(f"data folder {folder} does not exist (from --data-dir or DATA_DIR)")
+        arrays, source = _from_folder(name, folder), str(folder)
+    else:
+        arrays, source = _from_keras(name), f"Keras' {name} download"
+    validate(name, arrays, source)
+    return arrays
+
+
+def load_splits(name: str, data_dir: str | None = None,
+                validation_size: int = VALIDATION_SIZE) -> Splits:
+    """Train/validation/test splits; validation is carved from train with a fixed seed."""
+    arrays = load_arrays(name, data_dir)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_train"]))
+    validation, train = order[:validation_size], order[validation_size:]
+
+    def images(x: np.ndarray) -> np.ndarray:
+        return (x.astype(np.float32) / 255.0)[..., None]
+
+    labels = {key: arrays[key].astype(np.int32) for key in ("y_train", "y_test")}
+    return Splits(images(arrays["x_train"][train]), labels["y_train"][train],
+                  images(arrays["x_train"][validation]), labels["y_train"][validation],
+                  images(arrays["x_test"]), labels["y_test"])
+
+
+def binarize_static(images: np.ndarray) -> np.ndarray:
+    """Threshold at 0.5: the same binary image every epoch."""
+    return (np.asarray(images) > 0.5).astype(np.float32)
+
+
+def binarize_dynamic(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """A fresh Bernoulli sample with the grey levels as probabilities.
+
+    Called inside the input pipeline, it gives a new binary image every epoch
+    (Salakhutdinov & Murray 2008), the usual protocol for MNIST likelihoods.
+    """
+    if seed is None:
+        noise = tf.random.uniform(tf.shape(images), dtype=images.dtype)
+    else:
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=seed, dtype=images.dtype)
+    return tf.cast(noise < images, images.dtype)
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 128,
+                 shuffle: bool = False, binarize: str = "none", seed: int = 0,
+                 drop_remainder: bool = False, repeat: bool = False) -> tf.data.Dataset:
+    """cache → shuffle (reshuffled every epoch) → batch → binarize → prefetch.
+
+    `binarize`: "dynamic" (fresh sample per epoch), "static" (threshold 0.5) or "none".
+    Elements are `images` or `(images, labels)` batches.
+    """
+    if binarize not in BINARIZATIONS:
+        raise UserError(f"unknown binarization {binarize!r}; choose one of {', '.join(BINARIZATIONS)}")
+    if batch_size <= 0 or batch_size > len(images):
+        raise UserError(f"batch size {batch_size} must be between 1 and the number of "
+                        f"examples ({len(images)})")
+    if binarize == "static":
+        images = binarize_static(images)
+    elements = images if labels is None else (images, labels)
+    dataset = tf.data.Dataset.from_tensor_slices(elements).cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize == "dynamic":
+        # A seeded random stream that is re-randomized every epoch: reproducible for a
+        # given --seed, yet a new binary sample of each image every time it is seen.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(_binarize_element,
+                                                           num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _binarize_element(batch, seed):
+    if isinstance(batch, tuple):
+        return binarize_dynamic(batch[0], seed), batch[1]
+    return binarize_dynamic(batch, seed)
