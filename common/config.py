@@ -46,8 +46,8 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
 class RunSettings:
     """Settings every program shares: where the run goes and how it is seeded."""
 
-    run_dir: str | None = setting(None, "write the run exactly here (default runs/<model>/<name>)")
-    name: str | None = setting(None, "run name under runs/<model>/ (default: a timestamp)")
+    run_dir: str | None = setting(None, "write the run exactly here instead of runs/<model>/<name>")
+    name: str | None = setting(None, "run name under runs/<model>/; a timestamp if unset")
     seed: int = setting(0, "seed for Python, NumPy and TensorFlow", min=0)
     deterministic: bool = setting(False, "make TensorFlow ops deterministic (slower)")
     quiet: bool = setting(False, "no progress bar")
@@ -132,9 +132,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(cls: type, description: str, prog: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per dataclass field; defaults shown in --help."""
-    parser = _Parser(prog=prog, description=description,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An argparse parser with one flag per dataclass field, each help line ending in its default."""
+    parser = _Parser(prog=prog, description=description)
     parser.add_argument("--config", metavar="FILE.json", default=None,
                         help="load settings from a JSON file; flags given here override it")
     hints = typing.get_type_hints(cls)
