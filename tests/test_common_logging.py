@@ -89,3 +89,19 @@ def test_unknown_strategy_is_a_user_error():
 
     with pytest.raises(UserError, match="not one of default, mirrored, multiworker"):
         get_strategy("tpu")
+
+
+def test_multiworker_strategy_runs_as_one_worker_without_tf_config():
+    script = textwrap.dedent("""
+        import os
+        os.environ.pop("TF_CONFIG", None)
+        from common.distribute import get_strategy
+        strategy = get_strategy("multiworker")
+        import tensorflow as tf
+        assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        print("replicas", strategy.num_replicas_in_sync)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 1" in result.stdout
