@@ -1,0 +1,1 @@
+"""Experiments across packages: the feature classifier and the comparison of generative models."""

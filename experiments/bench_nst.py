@@ -1,0 +1,177 @@
+"""NST speed and convergence benchmark: `python -m experiments.bench_nst`.
+
+Prints, for tubingen.jpg × starry_night.jpg with the default losses:
+- seconds per iteration at each --sizes for L-BFGS and Adam (tf.function traced first),
+  as wall and CPU time;
+- the floor: one bare VGG19 forward + backward pass to the deepest used layer, and the
+  ratio iteration / floor (target ≤ 1.15);
+- peak resident memory after each size (ru_maxrss, so it only grows);
+- iterations to reach 95 % of the 300-iteration loss reduction, L-BFGS vs Adam, and a
+  plot of both curves (--curves PATH);
+- with a GPU, the time of 500 iterations at 512 px (the 2016 reference: 22 s on a Titan X).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (quiets TensorFlow before it loads)
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.images import load_image, resize_long_side
+from common.plots import plot_curves
+from nst import optimize
+from nst.model import (StyleTransferObjective, compute_targets, feature_extractor, load_vgg19,
+                       preprocess)
+from nst.run import DEFAULT_STYLE_LAYERS, Settings
+
+DEFAULTS = Settings()
+STYLE_LAYERS = {item.split(":")[0]: float(item.split(":")[1]) for item in DEFAULT_STYLE_LAYERS}
+
+
+def peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def build(vgg: keras.Model, content: np.ndarray, style: np.ndarray, size: int):
+    """The default objective at long side `size`, its starting image and the bare network."""
+    extractor = feature_extractor(vgg, [DEFAULTS.content_layer, *STYLE_LAYERS])
+    content = resize_long_side(content, size)
+    style = resize_long_side(style, size)
+    shape = (1, *content.shape[:2], 3)
+    targets = compute_targets(extractor, shape, content, DEFAULTS.content_layer, [style], [1.0],
+                              STYLE_LAYERS)
+    objective = StyleTransferObjective(extractor, shape, DEFAULTS.content_layer, STYLE_LAYERS,
+                                       targets, DEFAULTS.content_weight, DEFAULTS.style_weight,
+                                       DEFAULTS.tv_weight)
+    deepest = extractor.layers[-1].name
+    bare = feature_extractor(vgg, [deepest])  # the same network, one output, no losses
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)], autograph=False)
+    def forward_backward(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = tf.reduce_sum(tf.cast(bare(image, training=False)[deepest], tf.float32))
+        return tape.gradient(loss, image)
+
+    return objective, preprocess(content)[None], forward_backward
+
+
+class Clock:
+    """Wall seconds and CPU seconds (all threads of this process) of a block.
+
+    On a shared, busy machine the wall time mostly measures the other processes; the CPU
+    time is what this work costs, so ratios are taken on it.
+    """
+
+    def __enter__(self) -> "Clock":
+        self.wall, self.cpu = -time.perf_counter(), -time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall += time.perf_counter()
+        self.cpu += time.process_time()
+
+
+def convergence(objective: StyleTransferObjective, initial: np.ndarray, iterations: int,
+                lr: float) -> dict[str, list[float]]:
+    """Loss per iteration for each optimiser from the same start."""
+    curves = {}
+    for name in optimize.OPTIMIZERS:
+        # L-BFGS reports the loss after each iteration, Adam the loss before each step.
+        losses = [float(objective.loss_and_gradient(initial)[0])] if name == "lbfgs" else []
+        record = lambda iteration, image, loss, terms: losses.append(loss)  # noqa: E731
+        if name == "lbfgs":
+            optimize.lbfgs(objective, initial, iterations, record)
+        else:
+            optimize.adam(objective, initial, iterations, lr, record)
+        curves[name] = losses
+    return curves
+
+
+def iterations_to(losses: list[float], target: float) -> int | None:
+    return next((i for i, loss in enumerate(losses) if loss <= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--repeats", type=int, default=10, help="timed iterations per measurement")
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument("--convergence-size", type=int, default=256)
+    parser.add_argument("--convergence-iterations", type=int, default=300, help="0 to skip")
+    parser.add_argument("--curves", default="experiments/results/nst/convergence.png")
+    args = parser.parse_args()
+
+    keras.mixed_precision.set_global_policy(args.precision)
+    images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
+    content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
+    vgg = load_vgg19(os.environ.get("VGG19_WEIGHTS") or "imagenet")
+    print(f"precision {args.precision}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}, GPU: {bool(tf.config.list_physical_devices('GPU'))}")
+    print("seconds per iteration, as wall / CPU seconds; ratio = CPU time over the floor's")
+    print(f"{'size':>9} {'floor (bare VGG19)':>18} {'lbfgs':>14} {'ratio':>5} {'evals':>5} "
+          f"{'adam':>14} {'ratio':>5} {'peak MiB':>8}")
+    for size in args.sizes:
+        objective, initial, forward_backward = build(vgg, content, style, size)
+        image = tf.constant(initial)
+        forward_backward(image)  # trace both functions before timing
+        objective.loss_and_gradient(initial)
+        with Clock() as floor:
+            for _ in range(args.repeats):
+                forward_backward(image)
+        with Clock() as lbfgs:
+            _, info = optimize.lbfgs(objective, initial, args.repeats, lambda *_: None)
+        with Clock() as adam:
+            optimize.adam(objective, initial, args.repeats, DEFAULTS.lr, lambda *_: None)
+        per = {"floor": args.repeats, "lbfgs": info["iterations"], "adam": args.repeats}
+        cells = {name: f"{clock.wall / per[name]:6.2f}/{clock.cpu / per[name]:6.2f}"
+                 for name, clock in (("floor", floor), ("lbfgs", lbfgs), ("adam", adam))}
+        ratio = {name: (clock.cpu / per[name]) / (floor.cpu / per["floor"])
+                 for name, clock in (("lbfgs", lbfgs), ("adam", adam))}
+        height, width = objective.shape[1:3]
+        print(f"{width:>4}x{height:<4} {cells['floor']:>18} {cells['lbfgs']:>14} "
+              f"{ratio['lbfgs']:5.2f} {info['evaluations']:5d} {cells['adam']:>14} "
+              f"{ratio['adam']:5.2f} {peak_memory_mib():8.0f}")
+
+    if tf.config.list_physical_devices("GPU"):  # the classic reference: 500 iterations, 512 px
+        objective, initial, _ = build(vgg, content, style, 512)
+        objective.loss_and_gradient(initial)
+        for name in optimize.OPTIMIZERS:
+            start = time.perf_counter()
+            if name == "lbfgs":
+                optimize.lbfgs(objective, initial, 500, lambda *_: None)
+            else:
+                optimize.adam(objective, initial, 500, DEFAULTS.lr, lambda *_: None)
+            print(f"GPU, 500 {name} iterations at 512 px: {time.perf_counter() - start:.1f} s")
+
+    if args.convergence_iterations:
+        objective, initial, _ = build(vgg, content, style, args.convergence_size)
+        curves = convergence(objective, initial, args.convergence_iterations, DEFAULTS.lr)
+        best = min(min(losses) for losses in curves.values())
+        print(f"convergence at {args.convergence_size} px from the content image, "
+              f"{args.convergence_iterations} iterations:")
+        for name, losses in curves.items():
+            own = losses[0] - 0.95 * (losses[0] - losses[-1])
+            common_target = losses[0] - 0.95 * (losses[0] - best)
+            reached = iterations_to(losses, common_target)
+            reached = reached if reached is not None else f"more than {len(losses) - 1}"
+            print(f"  {name:5}: loss {losses[0]:.4g} → {losses[-1]:.4g}; 95 % of its own "
+                  f"reduction after {iterations_to(losses, own)} iterations; 95 % of the best "
+                  f"reduction after {reached}")
+        plot_curves(args.curves,
+                    {name: (range(len(losses)), losses) for name, losses in curves.items()},
+                    title=f"NST loss, {args.convergence_size} px, tubingen × starry_night",
+                    xlabel="iteration", ylabel="total loss J", log_y=True)
+        print(f"wrote {args.curves}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""VGG19's conv layer names and activation sizes: plain Python, so the command line can
+check layer names and memory before TensorFlow is even imported."""
+
+from __future__ import annotations
+
+from common.errors import UserError
+
+# The 16 conv layers of VGG19 in order; a 2×2 pooling layer ends each block.
+CONV_LAYERS = tuple(f"block{block}_conv{conv}"
+                    for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+                    for conv in range(1, convs + 1))
+
+
+def layer_index(name: str) -> int:
+    """Position of a conv layer in CONV_LAYERS; an unknown name is a `UserError`."""
+    if name not in CONV_LAYERS:
+        raise UserError(f"unknown layer {name!r}; VGG19 has {', '.join(CONV_LAYERS)}")
+    return CONV_LAYERS.index(name)
+
+
+def poolings_before(name: str) -> int:
+    """How many 2×2 poolings the input goes through before reaching layer `name`."""
+    return int(name[len("block")]) - 1
+
+
+def estimate_memory_bytes(height: int, width: int, deepest_layer: str) -> int:
+    """Rough peak memory of one loss-and-gradient pass at (height, width), in bytes.
+
+    Sums the activation sizes of every layer up to `deepest_layer` and counts each about
+    four times over (forward output kept for the backward pass, its gradient, ReLU mask
+    and the convolution workspace), plus the 80 MB of weights and 1 GB of TensorFlow.
+    """
+    total = 0
+    h, w = height, width
+    for name in CONV_LAYERS[:layer_index(deepest_layer) + 1]:
+        block, conv = int(name[5]), int(name[-1])
+        channels = 64 * 2 ** min(block - 1, 3)
+        if conv == 1 and block > 1:  # after a 2×2 pooling layer
+            h, w = max(h // 2, 1), max(w // 2, 1)
+            total += h * w * channels // 2
+        total += h * w * channels
+    return int(total * 4 * 4 + 80e6 + 1e9)
+
+

@@ -1,0 +1,97 @@
+"""The neural style transfer losses (Gatys, Ecker & Bethge, CVPR 2016), as pure functions.
+
+Activations are one image's feature map a of shape (n_H, n_W, n_C) or (1, n_H, n_W, n_C).
+Everything here computes in float32, whatever dtype the network ran in: a Gram matrix
+sums n_H·n_W products, which overflows float16 at any useful image size.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import tensorflow as tf
+
+
+def _unrolled(features: tf.Tensor) -> tf.Tensor:
+    """(1, n_H, n_W, n_C) or (n_H, n_W, n_C) → float32 (n_H·n_W, n_C)."""
+    features = tf.cast(features, tf.float32)
+    return tf.reshape(features, (-1, tf.shape(features)[-1]))
+
+
+def content_loss(content: tf.Tensor, generated: tf.Tensor) -> tf.Tensor:
+    """J_content = 1/(4·n_H·n_W·n_C) · Σ (a_C − a_G)²  at the content layer.
+
+    Gatys et al. 2016, eq. 1, with the size normalisation of the deeplearning.ai course, so
+    the value does not grow with the image.
+    """
+    content, generated = _unrolled(content), _unrolled(generated)
+    count = tf.cast(tf.size(content), tf.float32)
+    return tf.reduce_sum(tf.square(content - generated)) / (4.0 * count)
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """G = A·Aᵀ of the unrolled activations A (n_C × n_H·n_W): n_C × n_C channel correlations.
+
+    Gatys et al. 2016, eq. 3: G_ij = Σ_k F_ik·F_jk.
+    """
+    unrolled = _unrolled(features)
+    return tf.matmul(unrolled, unrolled, transpose_a=True)
+
+
+def style_layer_loss(style_gram: tf.Tensor, generated_gram: tf.Tensor,
+                     positions: int | tf.Tensor) -> tf.Tensor:
+    """J_style[l] = 1/(4·n_C²·(n_H·n_W)²) · Σ (G_S − G_G)²  (Gatys et al. 2016, eq. 4).
+
+    `positions` is n_H·n_W of the generated image at this layer. Both Gram matrices must
+    be over that many positions (see `rescale_gram` for a style image of another size).
+    """
+    style_gram = tf.cast(style_gram, tf.float32)
+    generated_gram = tf.cast(generated_gram, tf.float32)
+    channels = tf.cast(tf.shape(generated_gram)[0], tf.float32)
+    positions = tf.cast(positions, tf.float32)
+    return tf.reduce_sum(tf.square(style_gram - generated_gram)) / (
+        4.0 * tf.square(channels) * tf.square(positions))
+
+
+def rescale_gram(gram: tf.Tensor, from_positions: int, to_positions: int) -> tf.Tensor:
+    """A Gram matrix summed over `from_positions` as if summed over `to_positions`.
+
+    G grows linearly with n_H·n_W, so a style image of another size than the output
+    would otherwise weigh more or less; rescaling keeps J_style about the statistics.
+    """
+    return tf.cast(gram, tf.float32) * (float(to_positions) / float(from_positions))
+
+
+def style_loss(style_grams: Mapping[str, tf.Tensor], generated: Mapping[str, tf.Tensor],
+               layer_weights: Mapping[str, float]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """J_style = Σ_l λ_l · J_style[l]  (Gatys et al. 2016, eq. 5); λ_l sum to 1.
+
+    Returns the total and each layer's unweighted J_style[l].
+    """
+    per_layer = {}
+    total = tf.constant(0.0, tf.float32)
+    for name, weight in layer_weights.items():
+        features = generated[name]
+        positions = tf.shape(features)[-3] * tf.shape(features)[-2]
+        per_layer[name] = style_layer_loss(style_grams[name], gram_matrix(features), positions)
+        total += weight * per_layer[name]
+    return total, per_layer
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+    """TV = 1/(H·W·C) · Σ_ijc [(x_{i+1,j,c} − x_ijc)² + (x_{i,j+1,c} − x_ijc)²].
+
+    The squared (smooth) total variation of Mahendran & Vedaldi 2015, as used by
+    jcjohnson/neural-style, per pixel so its weight does not depend on the image size.
+    """
+    image = tf.cast(image, tf.float32)
+    down = image[..., 1:, :, :] - image[..., :-1, :, :]
+    right = image[..., :, 1:, :] - image[..., :, :-1, :]
+    count = tf.cast(tf.size(image), tf.float32)
+    return (tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))) / count
+
+
+def total_loss(content: tf.Tensor, style: tf.Tensor, variation: tf.Tensor, content_weight: float,
+               style_weight: float, tv_weight: float) -> tf.Tensor:
+    """J = α·J_content + β·J_style + γ·TV  (Gatys et al. 2016, eq. 7, plus a TV prior)."""
+    return content_weight * content + style_weight * style + tv_weight * variation
