@@ -1,0 +1,72 @@
+"""Sample quality during training: a Keras callback that scores the model's samples.
+
+Every `every` epochs it draws `n` samples and logs to TensorBoard (eval split) the FID
+against held-out real images, the classifier score and the class coverage, all measured
+with the project's feature classifier (`common.classifier`). These FIDs are comparable
+across this project's runs, not with Inception FID.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from common.classifier import N_CLASSES, FeatureClassifier
+from common.data import load_splits
+from common.metrics import class_histogram, classifier_score, frechet_distance, gaussian_fit
+from common.tensorboard import TensorBoardLogger
+
+
+class SampleQuality(keras.callbacks.Callback):
+    """Log FID, classifier score and class coverage of `sample(n)` every `every` epochs.
+
+    `sample(n)` returns n images (N, 28, 28[, 1]) in [0, 1]. `reference_images` default to
+    the test split of the classifier's dataset; their features are computed once. The
+    latest values are kept in `self.latest` (and all of them in `self.history`) for the
+    run's metrics.json.
+    """
+
+    def __init__(self, sample: Callable[[int], np.ndarray], classifier: FeatureClassifier,
+                 logger: TensorBoardLogger, every: int, n: int = 2000,
+                 reference_images: np.ndarray | None = None):
+        super().__init__()
+        if every < 1 or n < 2:
+            raise ValueError(f"need every >= 1 and n >= 2, got every={every}, n={n}")
+        self.sample, self.classifier, self.logger = sample, classifier, logger
+        self.every, self.n = every, n
+        self.reference_images = reference_images
+        self._reference_fit: tuple[np.ndarray, np.ndarray] | None = None
+        self.latest: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+
+    def reference_fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the reference images' features (computed on first use)."""
+        if self._reference_fit is None:
+            images = self.reference_images
+            if images is None:
+                images = load_splits(self.classifier.dataset, self.classifier.data_dir).x_test
+            self._reference_fit = gaussian_fit(self.classifier.features(images))
+        return self._reference_fit
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Score n fresh samples and log them at `step`."""
+        images = np.asarray(self.sample(self.n), np.float32)
+        features = self.classifier.features(images)
+        probabilities = self.classifier.probabilities(images)
+        histogram = class_histogram(probabilities, N_CLASSES)
+        values = {"fid": frechet_distance(*gaussian_fit(features), *self.reference_fit()),
+                  "classifier_score": classifier_score(probabilities),
+                  "classes_covered": float(histogram.classes_covered),
+                  "class_kl_to_uniform": histogram.kl_to_uniform}
+        self.logger.scalars(values, step, split="eval")
+        self.logger.histogram("sample_classes", probabilities.argmax(axis=1), step, split="eval")
+        self.logger.flush()
+        self.latest = values
+        self.history.append({"epoch": step, **values})
+        return values
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if (epoch + 1) % self.every == 0:
+            self.evaluate(epoch + 1)
