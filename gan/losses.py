@@ -1,0 +1,85 @@
+"""GAN losses as pure functions of discriminator logits (or critic values).
+
+The discriminator ends in a linear unit: its output `l` is a logit with D = sigmoid(l),
+so every log D and log(1 − D) is computed stably as a softplus:
+
+    log D(x)      = −softplus(−l)
+    log(1 − D(x)) = −softplus(l)
+
+References:
+  Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (eq. 1, Algorithm 1, §3).
+  Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (§3.4, one-sided
+  label smoothing).
+  Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+LOSSES = ("nonsaturating", "minimax", "wgan-gp")
+
+
+def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor,
+                       label_smoothing: float = 0.0) -> tf.Tensor:
+    """−E[log D(x)] − E[log(1 − D(G(z)))]: the discriminator's side of the value function.
+
+    Goodfellow et al. 2014, eq. 1 (D ascends V(D, G); we descend −V). With one-sided
+    label smoothing s (Salimans et al. 2016) the real target is 1 − s, so the first term
+    becomes −E[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0.
+    """
+    real_target = 1.0 - label_smoothing
+    real = real_target * tf.nn.softplus(-real_logits) + label_smoothing * tf.nn.softplus(real_logits)
+    fake = tf.nn.softplus(fake_logits)
+    return tf.reduce_mean(real) + tf.reduce_mean(fake)
+
+
+def minimax_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """E[log(1 − D(G(z)))], the generator's term of eq. 1 (Goodfellow et al. 2014).
+
+    It saturates: when D rejects the samples (l → −∞) its gradient −sigmoid(l) → 0.
+    """
+    return -tf.reduce_mean(tf.nn.softplus(fake_logits))
+
+
+def nonsaturating_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """−E[log D(G(z))]: the paper's practical alternative (Goodfellow et al. 2014, §3).
+
+    Same fixed point as the minimax loss, but the gradient −(1 − sigmoid(l)) → −1 where the
+    minimax one vanishes, so G learns early in training when D easily rejects its samples.
+    """
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+
+
+def wasserstein_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """E[C(G(z))] − E[C(x)]: the critic's estimate of −W(P_r, P_g) (Gulrajani et al. 2017).
+
+    The gradient penalty (times λ) is added by the caller; see `gradient_penalty`.
+    """
+    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """−E[C(G(z))] (Gulrajani et al. 2017, Algorithm 1, line 11)."""
+    return -tf.reduce_mean(fake_scores)
+
+
+def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor,
+                     epsilon: tf.Tensor | None = None) -> tf.Tensor:
+    """E[(‖∇C(x̂)‖₂ − 1)²] with x̂ = ε x + (1 − ε) x̃ (Gulrajani et al. 2017, Algorithm 1).
+
+    One ε ~ U[0, 1] per sample (shape (B, 1, 1, 1)) unless given, so x̂ lies on the segment
+    between each real image and its paired fake. The norm is over all pixels of a sample.
+    """
+    if epsilon is None:
+        epsilon = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], dtype=real.dtype)
+    interpolates = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates)
+    gradients = tape.gradient(scores, interpolates)
+    # Summing the critic's outputs gives each sample's own gradient: samples do not interact.
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))

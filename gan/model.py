@@ -1,0 +1,182 @@
+"""Generator and discriminator networks, and the GAN whose `train_step` is Algorithm 1.
+
+Goodfellow et al., "Generative Adversarial Nets" (2014), Algorithm 1: each training
+iteration takes k discriminator steps, each on a fresh minibatch of real data and a fresh
+minibatch of noise, then one generator step on a fresh minibatch of noise.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gan import losses
+
+ARCHITECTURES = ("dcgan", "mlp")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def from_unit_range(images, activation: str):
+    """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh, [0, 1] for sigmoid."""
+    return images * 2.0 - 1.0 if activation == "tanh" else images
+
+
+def to_unit_range(images, activation: str):
+    """The generator's output range → [0, 1] (the inverse of `from_unit_range`)."""
+    return (images + 1.0) / 2.0 if activation == "tanh" else images
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class Maxout(keras.layers.Layer):
+    """max over `pieces` linear units for each of `units` outputs (Goodfellow et al. 2013)."""
+
+    def __init__(self, units: int, pieces: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.pieces = units, pieces
+        self.linear = keras.layers.Dense(units * pieces)
+
+    def call(self, inputs):
+        pieces = keras.ops.reshape(self.linear(inputs), (-1, self.units, self.pieces))
+        return keras.ops.max(pieces, axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "pieces": self.pieces}
+
+
+def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh") -> keras.Model:
+    """Noise (B, noise_dim) → images (B, 28, 28, 1) in the range of `output_activation`.
+
+    mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units.
+    dcgan: Radford et al. 2016 for 28×28 — a dense layer to 7×7×128, then two stride-2
+    transposed convolutions, batch norm and ReLU everywhere but the output.
+    The last layer is named `to_image`; it runs in float32 under mixed precision.
+    """
+    noise = keras.Input((noise_dim,), name="noise")
+    if arch == "mlp":
+        x = keras.layers.Dense(1200, activation="relu")(noise)
+        x = keras.layers.Dense(1200, activation="relu")(x)
+        x = keras.layers.Dense(28 * 28)(x)
+        x = keras.layers.Reshape(IMAGE_SHAPE)(x)
+    elif arch == "dcgan":
+        x = keras.layers.Dense(7 * 7 * 128, use_bias=False)(noise)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.Reshape((7, 7, 128))(x)
+        x = keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same")(x)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}")
+    images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)
+    return keras.Model(noise, images, name=f"{arch}_generator")
+
+
+def build_discriminator(arch: str) -> keras.Model:
+    """Images (B, 28, 28, 1) → one logit (or critic value) per image, in float32.
+
+    mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
+    dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup.
+    dcgan: two stride-2 convolutions with LeakyReLU(0.2), no batch norm, so that the
+    gradient penalty of WGAN-GP stays a per-sample quantity.
+    """
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    if arch == "mlp":
+        x = keras.layers.Flatten()(images)
+        x = keras.layers.Dropout(0.2)(x)
+        x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
+        x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
+    elif arch == "dcgan":
+        x = keras.layers.Conv2D(64, 4, strides=2, padding="same")(images)
+        x = keras.layers.LeakyReLU(0.2)(x)
+        x = keras.layers.Conv2D(128, 4, strides=2, padding="same")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+        x = keras.layers.Flatten()(x)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}")
+    logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(images, logits, name=f"{arch}_discriminator")
+
+
+class GAN(keras.Model):
+    """A generator and a discriminator trained by `fit` with Algorithm 1 in `train_step`.
+
+    The dataset yields real images shaped (B, k, 28, 28, 1): k fresh minibatches per
+    iteration, stacked along axis 1 so that `tf.distribute` splits the batch axis B across
+    replicas. The two optimizers' `iterations` are the update counters: after n iterations
+    d_updates = k·n and g_updates = n.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
+                 k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, **kwargs):
+        super().__init__(**kwargs)
+        if loss not in losses.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}")
+        self.generator, self.discriminator = generator, discriminator
+        self.loss_name, self.k = loss, k
+        self.label_smoothing, self.gp_weight = label_smoothing, gp_weight
+        self.noise_dim = generator.input_shape[-1]
+        self.built = True  # both networks are built; there is no `call` for Keras to trace
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer,
+                g_optimizer: keras.optimizers.Optimizer) -> None:
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        # Built now so that a checkpoint restores their slots at once, not lazily.
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+
+    def _apply(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor, tape: tf.GradientTape,
+               variables: list) -> tf.Tensor:
+        """One optimizer step; returns the gradient's global norm (this replica's)."""
+        gradients = tape.gradient(loss, variables)
+        norm = tf.linalg.global_norm(gradients)
+        # The optimizer sums gradients over replicas: each contributes its share of the mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        optimizer.apply_gradients(zip([g / replicas for g in gradients], variables))
+        return norm
+
+    def discriminator_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One update of D on a real minibatch and a fresh noise minibatch; G is untouched."""
+        noise = tf.random.normal([tf.shape(real)[0], self.noise_dim])
+        fake = self.generator(noise, training=True)
+        with tf.GradientTape() as tape:
+            real_out = self.discriminator(real, training=True)
+            fake_out = self.discriminator(fake, training=True)
+            if self.loss_name == "wgan-gp":
+                penalty = losses.gradient_penalty(
+                    lambda x: self.discriminator(x, training=True), real, fake)
+                loss = losses.wasserstein_critic_loss(real_out, fake_out) + self.gp_weight * penalty
+            else:
+                loss = losses.discriminator_loss(real_out, fake_out, self.label_smoothing)
+        norm = self._apply(self.d_optimizer, loss, tape, self.discriminator.trainable_variables)
+        if self.loss_name == "wgan-gp":
+            return {"d_loss": loss, "critic_real": tf.reduce_mean(real_out),
+                    "critic_fake": tf.reduce_mean(fake_out), "gradient_penalty": penalty,
+                    "d_grad_norm": norm}
+        return {"d_loss": loss, "d_real": tf.reduce_mean(tf.sigmoid(real_out)),
+                "d_fake": tf.reduce_mean(tf.sigmoid(fake_out)), "d_grad_norm": norm}
+
+    def generator_step(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
+        """One update of G on a fresh noise minibatch; D's weights are untouched."""
+        noise = tf.random.normal([batch_size, self.noise_dim])
+        with tf.GradientTape() as tape:
+            fake_out = self.discriminator(self.generator(noise, training=True), training=True)
+            if self.loss_name == "wgan-gp":
+                loss = losses.wasserstein_generator_loss(fake_out)
+            elif self.loss_name == "minimax":
+                loss = losses.minimax_generator_loss(fake_out)
+            else:
+                loss = losses.nonsaturating_generator_loss(fake_out)
+        norm = self._apply(self.g_optimizer, loss, tape, self.generator.trainable_variables)
+        return {"g_loss": loss, "g_grad_norm": norm}
+
+    def train_step(self, real_batches: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Algorithm 1, one iteration: k discriminator steps, then one generator step.
+
+        Logged D values are those of the last of the k steps.
+        """
+        for i in range(self.k):
+            logs = self.discriminator_step(real_batches[:, i])
+        logs.update(self.generator_step(tf.shape(real_batches)[0]))
+        logs.update(d_updates=self.d_optimizer.iterations, g_updates=self.g_optimizer.iterations)
+        return logs

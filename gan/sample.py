@@ -1,0 +1,148 @@
+"""Draw images from a trained generator: `python -m gan.sample --run RUN_DIR --n 64 --out grid.png`.
+
+`--out` ending in .png/.jpg writes a grid; .npz writes `images` (N, 28, 28) uint8.
+`--interpolate` walks the latent space between two noise vectors instead (one row of
+`--steps` images per walk, `--n` walks). `--score` also scores the samples with the cached
+classifier (FID on its features against the test set, classifier score, classes covered),
+prints them and logs them to the run's TensorBoard.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from common.classifier import FeatureClassifier, load_classifier
+from common.config import parse_settings, setting
+from common.errors import UserError, run_cli
+from common.evaluation import SampleQuality
+from common.files import atomic_write, read_json
+from common.images import save_image, to_uint8
+from common.plots import image_grid
+from common.runs import load_run_config
+from common.tensorboard import TensorBoardLogger
+from gan.model import to_unit_range
+
+GENERATOR_FILE = "generator.keras"
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
+
+
+def load_generator(run_dir: str | Path) -> keras.Model:
+    """The generator a `gan.train` run saved (after each epoch), ready to call."""
+    run_dir = Path(run_dir)
+    load_run_config(run_dir, "gan")
+    path = run_dir / GENERATOR_FILE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: has no {GENERATOR_FILE} yet (no epoch finished)")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # a damaged zip, a foreign file: one line, not a traceback
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path}: cannot load the generator ({first})") from None
+
+
+def generate(generator: keras.Model, noise: np.ndarray) -> np.ndarray:
+    """Images (N, 28, 28) float32 in [0, 1] for noise (N, noise_dim), whatever the output activation."""
+    images = generator.predict(noise, batch_size=256, verbose=0).astype(np.float32)
+    images = to_unit_range(images, generator.get_layer("to_image").get_config()["activation"])
+    return np.clip(images[..., 0], 0.0, 1.0)
+
+
+def noise_for(generator: keras.Model, n: int, seed: int) -> np.ndarray:
+    """n noise vectors z ~ N(0, I), reproducible from the seed."""
+    return np.random.default_rng(seed).standard_normal((n, generator.input_shape[-1])).astype(np.float32)
+
+
+def sample_images(generator: keras.Model, n: int, seed: int = 0) -> np.ndarray:
+    """n samples (n, 28, 28) float32 in [0, 1]."""
+    return generate(generator, noise_for(generator, n, seed))
+
+
+def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation (White 2016, "Sampling Generative Networks"): the path stays
+    at the norms a Gaussian noise vector has, where a straight line would cut through the
+    low-density middle of the ball."""
+    cosine = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
+    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if omega < 1e-6:
+        return (1.0 - t) * start + t * end
+    return (np.sin((1.0 - t) * omega) * start + np.sin(t * omega) * end) / np.sin(omega)
+
+
+def interpolate(generator: keras.Model, steps: int, seed: int = 0) -> np.ndarray:
+    """(steps, 28, 28) images along the latent path between two noise vectors drawn from `seed`."""
+    start, end = noise_for(generator, 2, seed)
+    return generate(generator, slerp(start, end, steps).astype(np.float32))
+
+
+@dataclass
+class Settings:
+    run: str = setting("", "run folder of a gan.train run")
+    out: str = setting("samples.png", "output: .png/.jpg grid or .npz with uint8 `images`")
+    n: int = setting(64, "number of samples (with --interpolate: number of walks)", positive=True,
+                     max=100000)
+    seed: int = setting(0, "noise seed", min=0)
+    interpolate: bool = setting(False, "latent walks between two noise vectors instead of samples")
+    steps: int = setting(10, "images per walk with --interpolate", min=2, max=1000)
+    score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation)")
+    zoom: int = setting(1, "enlarge a PNG/JPEG grid by this integer factor (nearest neighbour)",
+                        min=1, max=16)
+
+    def validate(self) -> None:
+        if not self.run:
+            raise UserError("--run: give the run folder of a gan.train run")
+        if Path(self.out).suffix.lower() not in OUTPUT_SUFFIXES:
+            raise UserError(f"--out: {self.out} must end in {', '.join(OUTPUT_SUFFIXES)}")
+        if self.score and (self.interpolate or self.n < 2):
+            raise UserError("--score needs at least 2 samples and no --interpolate")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
+    generator = load_generator(settings.run)
+    classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
+    if settings.interpolate:
+        walks = [interpolate(generator, settings.steps, settings.seed + i) for i in range(settings.n)]
+        images, columns = np.concatenate(walks), settings.steps
+    else:
+        images = sample_images(generator, settings.n, settings.seed)
+        columns = math.ceil(math.sqrt(len(images)))
+    out = Path(settings.out)
+    if out.suffix.lower() == ".npz":
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=to_uint8(images))
+        with atomic_write(out) as handle:
+            handle.write(buffer.getvalue())
+    else:
+        grid = image_grid(images, columns)
+        save_image(out, np.repeat(np.repeat(grid, settings.zoom, axis=0), settings.zoom, axis=1))
+    print(f"wrote {len(images)} images to {out}")
+    if classifier is not None:
+        print(json.dumps(score(settings.run, images, classifier)))
+    return out
+
+
+def run_classifier(run_dir: str | Path) -> FeatureClassifier:
+    """The cached classifier of the run's dataset (a `UserError` says how to build it if absent)."""
+    run_settings = load_run_config(run_dir, "gan")["settings"]
+    return load_classifier(run_settings["dataset"], run_settings.get("data_dir"))
+
+
+def score(run_dir: str | Path, images: np.ndarray,
+          classifier: FeatureClassifier | None = None) -> dict[str, float]:
+    """Sample quality of `images` as `gan.train --eval` measures it, logged at the run's last epoch."""
+    classifier = classifier or run_classifier(run_dir)
+    quality = SampleQuality(lambda n: images, classifier, TensorBoardLogger(run_dir), every=1, n=len(images))
+    epochs = read_json(Path(run_dir) / "metrics.json", "metrics file").get("epochs", 0)
+    return {"epochs": epochs, "samples": len(images), **quality.evaluate(epochs)}
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,138 @@
+"""The networks and Algorithm 1's schedule: shapes, counters, which step moves which weights."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.data import load_splits
+from common.runs import set_seed
+from gan.model import GAN, build_discriminator, build_generator, from_unit_range, to_unit_range
+
+
+def make_gan(arch: str = "dcgan", loss: str = "nonsaturating", k: int = 1) -> GAN:
+    model = GAN(build_generator(arch, 16), build_discriminator(arch), loss=loss, k=k)
+    model.compile(keras.optimizers.Adam(1e-3, 0.5), keras.optimizers.Adam(1e-3, 0.5))
+    return model
+
+
+def real_batches(batch: int, k: int, count: int = 1, seed: int = 0) -> np.ndarray:
+    """`count` iterations' worth of (batch, k, 28, 28, 1) images in [−1, 1]."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (count * batch, k, 28, 28, 1)).astype(np.float32)
+
+
+def values(variables) -> list[np.ndarray]:
+    return [np.array(v) for v in variables]
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_network_shapes_and_output_range(arch, activation):
+    generator = build_generator(arch, 100, activation)
+    discriminator = build_discriminator(arch)
+    images = generator(tf.random.normal((5, 100)) * 10)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == tf.float32
+    low = -1.0 if activation == "tanh" else 0.0
+    assert low <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+    assert discriminator(images).shape == (5, 1)
+
+
+def test_paper_mlp_sizes():
+    """Generator 100 → 1200 → 1200 → 784; discriminator maxout 240 × 5 pieces, twice."""
+    generator = build_generator("mlp", 100)
+    assert [w.shape for w in generator.trainable_weights if len(w.shape) == 2] == \
+        [(100, 1200), (1200, 1200), (1200, 784)]
+    discriminator = build_discriminator("mlp")
+    assert [w.shape for w in discriminator.trainable_weights if len(w.shape) == 2] == \
+        [(784, 1200), (240, 1200), (240, 1)]
+
+
+def test_unit_range_round_trip():
+    x = np.linspace(0, 1, 11, dtype=np.float32)
+    for activation in ("tanh", "sigmoid"):
+        np.testing.assert_allclose(to_unit_range(from_unit_range(x, activation), activation), x, atol=1e-7)
+    np.testing.assert_allclose(from_unit_range(x, "tanh")[[0, -1]], [-1.0, 1.0])
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_counters_prove_k_discriminator_steps_per_generator_step(k):
+    model = make_gan("mlp", k=k)
+    steps = 4
+    data = tf.data.Dataset.from_tensor_slices(real_batches(8, k, steps)).batch(8)
+    history = model.fit(data, epochs=2, verbose=0, shuffle=False).history
+    assert history["g_updates"] == [steps, 2 * steps]
+    assert history["d_updates"] == [k * steps, 2 * k * steps]
+    assert int(model.d_optimizer.iterations) == k * 2 * steps
+    assert int(model.g_optimizer.iterations) == 2 * steps
+
+
+def test_each_discriminator_step_gets_its_own_real_minibatch():
+    model = make_gan("mlp", k=3)
+    seen = []
+    step = model.discriminator_step
+    model.discriminator_step = lambda real: seen.append(real.numpy()) or step(real)
+    batch = real_batches(8, 3)
+    model.train_step(tf.constant(batch))
+    assert len(seen) == 3
+    for i, real in enumerate(seen):
+        np.testing.assert_array_equal(real, batch[:, i])
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "wgan-gp"])
+def test_discriminator_step_moves_only_the_discriminator(loss):
+    model = make_gan("dcgan", loss)
+    generator_before = values(model.generator.trainable_weights)
+    discriminator_before = values(model.discriminator.weights)
+    logs = model.discriminator_step(tf.constant(real_batches(8, 1)[:, 0]))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    for before, after in zip(generator_before, values(model.generator.trainable_weights)):
+        np.testing.assert_array_equal(before, after)
+    changed = [not np.array_equal(b, a) for b, a in zip(discriminator_before, values(model.discriminator.weights))]
+    # The critic's output bias cancels in E[C(G(z))] − E[C(x)] and is absent from ∇ₓC: no gradient.
+    assert changed == [True] * (len(changed) - 1) + [loss != "wgan-gp"]
+    assert int(model.d_optimizer.iterations) == 1 and int(model.g_optimizer.iterations) == 0
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "wgan-gp"])
+def test_generator_step_moves_only_the_generator(loss):
+    model = make_gan("dcgan", loss)
+    generator_before = values(model.generator.trainable_weights)
+    discriminator_before = values(model.discriminator.weights)
+    model.generator_step(8)
+    for before, after in zip(discriminator_before, values(model.discriminator.weights)):
+        np.testing.assert_array_equal(before, after)
+    changed = [not np.array_equal(b, a) for b, a in zip(generator_before, values(model.generator.trainable_weights))]
+    assert all(changed)
+    assert int(model.d_optimizer.iterations) == 0 and int(model.g_optimizer.iterations) == 1
+
+
+def test_wgan_gp_logs_critic_values_and_penalty():
+    model = make_gan("dcgan", "wgan-gp", k=2)
+    logs = model.train_step(tf.constant(real_batches(8, 2)))
+    assert {"critic_real", "critic_fake", "gradient_penalty", "d_loss", "g_loss", "d_grad_norm",
+            "g_grad_norm", "d_updates", "g_updates"} <= set(logs)
+    np.testing.assert_allclose(float(logs["d_loss"]), float(logs["critic_fake"] - logs["critic_real"]
+                                                            + 10.0 * logs["gradient_penalty"]), rtol=1e-4)
+
+
+def test_short_mnist_run_moves_discriminator_outputs_apart_and_back(data_dir):
+    """Paper MLP on real digits: D first tells real from fake (D(x) ≫ D(G(z))), then the
+    generator catches up and the two means meet again."""
+    set_seed(0)
+    images = from_unit_range(load_splits("mnist", data_dir).x_train[:4096], "tanh")
+    data = tf.data.Dataset.from_tensor_slices(images).shuffle(4096, seed=0).batch(64).map(
+        lambda x: x[:, None])
+    model = GAN(build_generator("mlp"), build_discriminator("mlp"))
+    model.compile(keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(2e-4, 0.5))
+    outputs = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: outputs.append(
+        (float(logs["d_real"]), float(logs["d_fake"]))))
+    model.fit(data, epochs=1, steps_per_epoch=60, verbose=0, shuffle=False, callbacks=[record])
+    gap = np.array([real - fake for real, fake in outputs])
+    windows = gap.reshape(-1, 10).mean(axis=1)  # six windows of ten steps
+    early = windows[:3].max()
+    assert early > 0.15, windows
+    assert windows[np.argmax(windows[:3]) + 1:].min() < early / 2, windows

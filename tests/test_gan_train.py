@@ -1,0 +1,186 @@
+"""gan.train and gan.sample end to end: run folder, metrics, save → load, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from common.classifier import classifier_is_cached
+from common.errors import UserError
+from gan import model as gan_model
+from common.images import to_uint8
+from gan.sample import interpolate, load_generator, sample_images, score
+from gan.sample import main as sample_main
+from gan.train import Settings, main, train
+from gan.model import build_generator
+from tests.conftest import ROOT, assert_one_line_error
+
+TINY = ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--log-every", "1", "--quiet",
+        "--no-eval"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir) -> Path:
+    """A two-epoch, three-steps-per-epoch dcgan run with k = 2 (scored if a classifier is cached)."""
+    folder = tmp_path_factory.mktemp("gan") / "run"
+    settings = Settings(run_dir=str(folder), data_dir=data_dir, k=2, epochs=2, steps_per_epoch=3,
+                        batch_size=16, log_every=1, quiet=True, eval_every=2, eval_samples=100)
+    assert train(settings) == folder
+    return folder
+
+
+def test_run_folder_and_metrics(run, data_dir):
+    for name in ("config.json", "metrics.json", "generator.keras", "samples.gif", "progress.png", "curves.png",
+                 "outputs.png", "samples/epoch_001.png", "samples/epoch_002.png", "checkpoints/checkpoint"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["train_seconds"] > 0
+    assert metrics["parameters"] == build_generator("dcgan").count_params()
+    history = metrics["history"]
+    assert history["g_updates"] == [3, 6] and history["d_updates"] == [6, 12]
+    for name in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
+        assert len(history[name]) == 2 and all(np.isfinite(history[name])), name
+    assert metrics["steps"]["step"] == [1, 2, 3, 4, 5, 6]
+    if classifier_is_cached("mnist", data_dir):  # scored at epoch 2 only (eval_every=2)
+        assert history["fid"][0] is None and history["fid"][1] > 0
+        assert 1 <= history["classes_covered"][1] <= 10
+    with Image.open(run / "samples.gif") as gif:
+        assert gif.n_frames == 2 and gif.size == Image.open(run / "samples/epoch_001.png").size
+
+
+def test_saved_generator_is_the_checkpointed_one(run):
+    loaded = load_generator(run)
+    restored = build_generator("dcgan")
+    tf.train.Checkpoint(generator=restored).restore(
+        tf.train.latest_checkpoint(run / "checkpoints")).expect_partial()
+    noise = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    np.testing.assert_allclose(loaded(noise, training=False), restored(noise, training=False), atol=1e-6)
+
+
+def test_sample_and_interpolate(run):
+    generator = load_generator(run)
+    images = sample_images(generator, 5, seed=3)
+    assert images.shape == (5, 28, 28) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    np.testing.assert_array_equal(images, sample_images(generator, 5, seed=3))
+    walk = interpolate(generator, 7, seed=3)
+    assert walk.shape == (7, 28, 28)
+    # The walk starts and ends at the first two noise vectors drawn from the seed.
+    np.testing.assert_allclose(walk[[0, -1]], sample_images(generator, 2, seed=3), atol=1e-5)
+
+
+def test_sample_cli_writes_png_and_npz(run, tmp_path, cli):
+    result = cli("gan.sample", "--run", str(run), "--n", "6", "--out", str(tmp_path / "s.npz"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    with np.load(tmp_path / "s.npz") as archive:
+        assert archive["images"].shape == (6, 28, 28) and archive["images"].dtype == np.uint8
+        np.testing.assert_array_equal(archive["images"], to_uint8(sample_images(load_generator(run), 6)))
+    sample_main(["--run", str(run), "--interpolate", "--n", "2", "--steps", "5",
+                 "--out", str(tmp_path / "walk.png")])
+    assert Image.open(tmp_path / "walk.png").size == (5 * 30 + 2, 2 * 30 + 2)
+
+
+def test_nan_stops_and_keeps_the_last_good_state(run, tmp_path, monkeypatch, data_dir):
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(run), str(copy)], check=True)
+    generator_bytes = (copy / "generator.keras").read_bytes()
+    monkeypatch.setattr(gan_model.losses, "discriminator_loss",
+                        lambda real, fake, *args: tf.reduce_mean(real + fake) * float("nan"))
+    settings = Settings(run_dir=str(copy), data_dir=data_dir, k=2, epochs=3, steps_per_epoch=3,
+                        batch_size=16, log_every=1, quiet=True, resume=True, eval=False)
+    with pytest.raises(UserError, match="non-finite in epoch 3.*ckpt-2"):
+        train(settings)
+    assert tf.train.latest_checkpoint(copy / "checkpoints").endswith("ckpt-2")
+    assert (copy / "generator.keras").read_bytes() == generator_bytes
+    assert json.loads((copy / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_resume_after_kill(tmp_path, data_dir):
+    folder = tmp_path / "killed"
+    args = [sys.executable, "-m", "gan.train", "--run-dir", str(folder), "--arch", "mlp",
+            "--epochs", "1000", "--steps-per-epoch", "2", "--batch-size", "8", "--quiet", "--no-eval"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": data_dir}
+    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            latest = tf.train.latest_checkpoint(folder / "checkpoints")
+            if latest and int(latest.rsplit("-", 1)[1]) >= 1:
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    done = int(tf.train.latest_checkpoint(folder / "checkpoints").rsplit("-", 1)[1])
+    resume = [arg if arg != "1000" else str(done + 2) for arg in args] + ["--resume"]
+    result = subprocess.run(resume, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["epochs"] == done + 2
+    assert metrics["history"]["g_updates"] == [2.0 * (e + 1) for e in range(done + 2)]
+    assert metrics["history"]["d_updates"] == metrics["history"]["g_updates"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--k", "0"], "--k: must be greater than 0"),
+    (["--lr-d", "0"], "--lr-d: must be greater than 0"),
+    (["--lr-g=-1e-3"], "--lr-g: must be greater than 0"),
+    (["--lr-g", "5"], "--lr-g: must be at most 1"),
+    (["--beta2", "1"], "--beta2: must be below 1"),
+    (["--loss", "hinge"], "--loss"),
+    (["--loss", "wgan-gp", "--label-smoothing", "0.1"], "label-smoothing"),
+    (["--resume"], "no such run folder"),
+    (["--data-dir", "/no/such/folder"], "does not exist"),
+    (["--dataset", "fashion_mnist"], "fashion-mnist.npz"),
+])
+def test_bad_settings_are_user_errors(argv, fragment, tmp_path, data_dir):
+    if "--data-dir" not in argv:
+        argv = argv + ["--data-dir", data_dir]
+    with pytest.raises(UserError, match=fragment.replace("-", r"\-")):
+        main(argv + ["--run-dir", str(tmp_path / "new"), *TINY])
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_errors_are_one_line(cli, run, tmp_path, data_dir):
+    config_before = (run / "config.json").read_bytes()
+    result = cli("gan.train", "--run-dir", str(run), "--resume", "--arch", "mlp", *TINY,
+                 env={"DATA_DIR": data_dir})
+    assert_one_line_error(result, "checkpoint does not match")
+    assert (run / "config.json").read_bytes() == config_before
+    assert_one_line_error(cli("gan.sample", "--run", str(tmp_path / "missing")), "no such run folder")
+
+
+def test_in_process_errors_write_nothing(run, tmp_path, data_dir):
+    with pytest.raises(UserError, match="--resume needs the run's --run-dir or --name"):
+        main(["--resume"])
+    config_before = (run / "config.json").read_bytes()
+    with pytest.raises(UserError, match="already holds a run"):
+        main(["--run-dir", str(run), "--data-dir", data_dir, *TINY])
+    assert (run / "config.json").read_bytes() == config_before
+    with pytest.raises(UserError, match="--out"):
+        sample_main(["--run", str(run), "--out", str(tmp_path / "x.gif")])
+    with pytest.raises(UserError, match="--run"):
+        sample_main(["--out", str(tmp_path / "x.png")])
+    assert not list(tmp_path.iterdir())
+
+
+def test_score_reproduces_the_training_time_evaluation(run, data_dir):
+    if not classifier_is_cached("mnist", data_dir):
+        pytest.skip("no mnist classifier cached (python -m experiments.classifier --dataset mnist)")
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    values = score(run, sample_images(load_generator(run), 100, seed=0))  # as gan.train scored it
+    assert values["epochs"] == 2
+    assert values["fid"] == pytest.approx(history["fid"][1], rel=1e-6)
+    assert values["classes_covered"] == history["classes_covered"][1]
