@@ -1,0 +1,240 @@
+"""The VAE: Gaussian encoder, reparameterized sample, Bernoulli decoder (Kingma & Welling 2013).
+
+`VAE` is a `keras.Model` with its own `train_step` / `test_step` (keras-io style), so
+`fit`, `evaluate`, callbacks, `.keras` saving and `tf.distribute` work as usual. The
+encoder maps images (28, 28, 1) to (μ, log σ²); the decoder maps z to pixel logits.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from vae.losses import gaussian_kl, importance_log_weights, iwae_log_likelihood, reconstruction_loss
+
+ARCHITECTURES = ("mlp", "conv")
+IMAGE_SHAPE = (28, 28, 1)
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class Reparameterize(layers.Layer):
+    """The reparameterization trick: z = μ + σ ⊙ ε with ε ~ N(0, I) and σ = exp(½ log σ²).
+
+    The randomness is moved into ε, which does not depend on the encoder, so z is a
+    deterministic, differentiable function of (μ, log σ²) and gradients of any
+    E_q[f(z)] flow back into the encoder (Kingma & Welling 2013, section 2.4).
+    Inputs of any shape (..., J); leading sample axes give several z per x.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, mean, log_var):
+        epsilon = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * epsilon
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+def build_encoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500)) -> keras.Model:
+    """q(z|x): images → (μ, log σ²), each (batch, latent_dim), float32 even under mixed precision.
+
+    `mlp`: 784 → hidden_units (tanh, as in Kingma & Welling and Burda et al.) → z.
+    `conv`: the keras-io VAE example's encoder (two stride-2 3×3 convolutions, 32 and 64
+    filters, ReLU, then Dense(16)); `hidden_units` is not used.
+    """
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    if arch == "mlp":
+        hidden = layers.Flatten()(images)
+        for index, units in enumerate(hidden_units):
+            hidden = layers.Dense(units, activation="tanh", name=f"hidden_{index + 1}")(hidden)
+    elif arch == "conv":
+        hidden = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(images)
+        hidden = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(hidden)
+        hidden = layers.Flatten()(hidden)
+        hidden = layers.Dense(16, activation="relu")(hidden)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(hidden)
+    log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(hidden)
+    return keras.Model(images, [mean, log_var], name="encoder")
+
+
+def build_decoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500)) -> keras.Model:
+    """p(x|z): z (batch, latent_dim) → Bernoulli logits (batch, 28, 28, 1), float32.
+
+    The mirror image of `build_encoder`; `conv` is the keras-io decoder (Dense to 7×7×64,
+    two stride-2 transposed convolutions) with its final sigmoid left out: the losses
+    take logits.
+    """
+    z = keras.Input((latent_dim,), name="z")
+    if arch == "mlp":
+        hidden = z
+        for index, units in enumerate(reversed(hidden_units)):
+            hidden = layers.Dense(units, activation="tanh", name=f"hidden_{index + 1}")(hidden)
+        logits = layers.Dense(int(np.prod(IMAGE_SHAPE)), dtype="float32", name="logits")(hidden)
+        logits = layers.Reshape(IMAGE_SHAPE, dtype="float32")(logits)
+    elif arch == "conv":
+        hidden = layers.Dense(7 * 7 * 64, activation="relu")(z)
+        hidden = layers.Reshape((7, 7, 64))(hidden)
+        hidden = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(hidden)
+        hidden = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(hidden)
+        logits = layers.Conv2DTranspose(1, 3, padding="same", dtype="float32", name="logits")(hidden)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return keras.Model(z, logits, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class VAE(keras.Model):
+    """Encoder + reparameterization + decoder, trained on the negative ELBO.
+
+    Calling the model returns the logits of a reconstruction from one z ~ q(z|x).
+    Training minimises reconstruction + w·KL, with w rising linearly from 0 to `beta`
+    over the first `kl_warmup_steps` optimizer steps (w = beta when 0). The logged
+    metrics are that objective (`loss`), the ELBO with w = 1 (`elbo`, nats, higher is
+    better), `reconstruction` (−log p(x|z)) and `kl`, each averaged over examples.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
+                 kl_warmup_steps: int = 0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.beta = beta
+        self.kl_warmup_steps = kl_warmup_steps
+        self.seed = seed
+        self.reparameterize = Reparameterize(seed=seed, name="reparameterize")
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", "elbo", "reconstruction", "kl")}
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.encoder.outputs[0].shape[-1])
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        # Listed here so that Keras resets them at the start of every epoch.
+        return list(self.trackers.values())
+
+    def call(self, images, training: bool = False):
+        mean, log_var = self.encoder(images, training=training)
+        return self.decoder(self.reparameterize(mean, log_var), training=training)
+
+    def decode(self, z) -> tf.Tensor:
+        """Bernoulli means sigmoid(logits) for latent codes z (batch, latent_dim)."""
+        return ops.sigmoid(self.decoder(z, training=False))
+
+    def kl_weight(self) -> tf.Tensor:
+        """β, or during the warm-up β·min(1, step / kl_warmup_steps)."""
+        if self.kl_warmup_steps <= 0:
+            return tf.constant(self.beta, tf.float32)
+        step = tf.cast(self.optimizer.iterations + 1, tf.float32)
+        return self.beta * tf.minimum(1.0, step / float(self.kl_warmup_steps))
+
+    def _terms(self, images, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-example reconstruction −log p(x|z) and KL, with one z per image."""
+        mean, log_var = self.encoder(images, training=training)
+        logits = self.decoder(self.reparameterize(mean, log_var), training=training)
+        return reconstruction_loss(images, logits), gaussian_kl(mean, log_var)
+
+    def _update_metrics(self, loss, reconstruction, kl) -> dict[str, tf.Tensor]:
+        values = {"loss": loss, "elbo": -(reconstruction + kl), "reconstruction": reconstruction,
+                  "kl": kl}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self._terms(images, training=True)
+            loss = reconstruction + self.kl_weight() * kl
+            # Gradients are summed over replicas, so each replica's mean is divided by
+            # their number (what Keras' built-in losses do under tf.distribute).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            objective = self.optimizer.scale_loss(tf.reduce_mean(loss) / replicas)
+        gradients = tape.gradient(objective, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._update_metrics(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        reconstruction, kl = self._terms(images, training=False)
+        return self._update_metrics(reconstruction + self.kl_weight() * kl, reconstruction, kl)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "beta": self.beta, "kl_warmup_steps": self.kl_warmup_steps,
+                "seed": self.seed,
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "VAE":
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)
+
+
+def build_vae(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500),
+              beta: float = 1.0, kl_warmup_steps: int = 0, seed: int | None = None) -> VAE:
+    """A built (weights created) VAE for 28×28×1 images."""
+    model = VAE(build_encoder(arch, latent_dim, hidden_units),
+                build_decoder(arch, latent_dim, hidden_units),
+                beta=beta, kl_warmup_steps=kl_warmup_steps, seed=seed, name="vae")
+    model(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    return model
+
+
+def encode_means(model: VAE, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """E_q[z|x] = μ(x) for every image, (N, latent_dim) float32."""
+    means = [model.encoder(images[start:start + batch_size], training=False)[0]
+             for start in range(0, len(images), batch_size)]
+    return np.concatenate([ops.convert_to_numpy(m) for m in means]).astype(np.float32)
+
+
+def active_units(means: np.ndarray, threshold: float = 1e-2) -> int:
+    """Latent dimensions whose posterior mean varies with x: Cov_x(E_q[z_j|x]) > 10⁻².
+
+    Burda et al. (2015), section 5.2: an inactive unit has the prior as its posterior
+    for every x, so it carries no information.
+    """
+    return int(np.sum(np.var(means, axis=0) > threshold))
+
+
+def importance_weighted_log_likelihood(model: VAE, images: np.ndarray, samples: int,
+                                       batch_size: int = 100,
+                                       max_decodes: int = 50_000) -> np.ndarray:
+    """log p(x) estimated with `samples` importance samples per image (IWAE bound L_k).
+
+    Memory stays bounded: at most `max_decodes` codes are decoded at once, so k = 5000
+    runs in chunks of `max_decodes // batch_size` samples; the (k, B) log-weights are
+    combined with logsumexp. Returns (N,) nats (negate for the NLL).
+    """
+
+    @tf.function(reduce_retracing=True)
+    def log_weights(batch, mean, log_var, count):
+        # (count, B) log-weights from one decoder pass over count·B codes.
+        shape = tf.concat([[count], tf.shape(mean)], axis=0)
+        z = model.reparameterize(tf.broadcast_to(mean, shape), tf.broadcast_to(log_var, shape))
+        logits = model.decoder(tf.reshape(z, [-1, shape[-1]]), training=False)
+        logits = tf.reshape(logits, tf.concat([shape[:2], IMAGE_SHAPE], axis=0))
+        return importance_log_weights(batch, logits, z, mean, log_var)
+
+    chunk = max(1, max_decodes // batch_size)
+    results = []
+    for start in range(0, len(images), batch_size):
+        batch = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+        mean, log_var = model.encoder(batch, training=False)
+        weights = [log_weights(batch, mean, log_var, tf.constant(min(chunk, samples - done)))
+                   for done in range(0, samples, chunk)]
+        results.append(iwae_log_likelihood(tf.concat(weights, axis=0)).numpy())
+    return np.concatenate(results).astype(np.float64)

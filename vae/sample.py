@@ -1,0 +1,202 @@
+"""Samples, interpolations and figures from a trained VAE.
+
+    python -m vae.sample --run runs/vae/NAME --n 64 --out samples.png
+    python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, 28, 28)
+    python -m vae.sample --run runs/vae/NAME --interpolate --out interpolation.png
+
+Images are the means of the Bernoulli decoder, sigmoid(logits), not binary samples:
+the usual way to show (and score) a VAE's samples.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+from scipy.stats import norm
+
+from common.checkpoints import Checkpointer
+from common.config import parse_settings, setting
+from common.data import load_splits
+from common.errors import UserError, run_cli
+from common.files import atomic_write
+from common.images import save_image, to_uint8
+from common.plots import image_grid, plt
+from common.runs import load_run_config
+from vae.model import VAE, build_vae, encode_means
+
+MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def load_vae(run_dir: str | Path) -> VAE:
+    """The VAE of a run folder: its final `model.keras`, else its latest checkpoint.
+
+    A missing folder, another program's run, or a checkpoint that does not fit the
+    architecture in its config.json is a one-line `UserError`.
+    """
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir, "vae")
+    model_path = run_dir / MODEL_FILE
+    if model_path.is_file():
+        try:
+            model = keras.saving.load_model(model_path)
+        except Exception as error:  # zip, h5py and deserialization errors: all a bad file
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"{model_path}: cannot load the model ({reason})") from None
+        if not isinstance(model, VAE):
+            raise UserError(f"{model_path}: holds a {type(model).__name__}, not a VAE")
+        return model
+    settings = config["settings"]
+    try:
+        model = build_vae(settings["arch"], settings["latent_dim"], settings["hidden_units"],
+                          seed=settings.get("seed"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{run_dir}/config.json: cannot build the model it describes ({error})") from None
+    checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model)
+    if checkpointer.latest is None:
+        raise UserError(f"{run_dir}: has neither {MODEL_FILE} nor a checkpoint")
+    try:
+        # The model alone: the checkpoint's optimizer slots are not needed for sampling.
+        checkpointer.checkpoint.restore(checkpointer.latest).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise UserError(f"{checkpointer.latest}: checkpoint does not match the architecture in "
+                        f"config.json ({str(error).strip().splitlines()[0]})") from None
+    return model
+
+
+def sample_images(model: VAE, n: int, seed: int = 0) -> np.ndarray:
+    """n images from the prior: z ~ N(0, I), then sigmoid(decoder(z)); (n, 28, 28) float32 in [0, 1]."""
+    z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
+    return decode(model, z)
+
+
+def decode(model: VAE, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Bernoulli means for latent codes (N, latent_dim) → (N, 28, 28) float32."""
+    batches = [keras.ops.convert_to_numpy(model.decode(z[start:start + batch_size]))
+               for start in range(0, len(z), batch_size)]
+    return np.concatenate(batches)[..., 0].astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models).
+
+    Follows the great circle between a and b, so the norm stays typical of the
+    Gaussian prior instead of shrinking mid-way as on the straight line.
+    """
+    cosine = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
+    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if omega < 1e-6:  # (nearly) parallel: the straight line is the same path
+        return (1.0 - t)[:, None] * a + t[:, None] * b
+    return (np.sin((1.0 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
+
+
+def interpolate(model: VAE, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10,
+                spherical: bool = False) -> np.ndarray:
+    """Decode `steps` codes between μ(x_a) and μ(x_b) (both ends included); (steps, 28, 28)."""
+    pair = np.stack([np.reshape(x_a, (28, 28, 1)), np.reshape(x_b, (28, 28, 1))]).astype(np.float32)
+    a, b = encode_means(model, pair)
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
+    codes = slerp(a, b, t) if spherical else (1.0 - t)[:, None] * a + t[:, None] * b
+    return decode(model, codes.astype(np.float32))
+
+
+def reconstruction_grid(model: VAE, images: np.ndarray, columns: int = 10) -> np.ndarray:
+    """Rows of inputs, each followed by a row of their reconstructions sigmoid(decoder(μ(x)))."""
+    reconstructions = decode(model, encode_means(model, images))
+    rows = []
+    for start in range(0, len(images), columns):
+        rows += [images[start:start + columns, ..., 0], reconstructions[start:start + columns]]
+    return image_grid(np.concatenate(rows), columns)
+
+
+def manifold(model: VAE, size: int = 20) -> np.ndarray:
+    """The 2-D latent manifold: decoded z on a size×size grid of prior quantiles.
+
+    Grid points are Φ⁻¹ of evenly spaced probabilities (Kingma & Welling 2013, fig. 4),
+    so each cell covers equal prior mass. Only for latent_dim == 2.
+    """
+    quantiles = norm.ppf(np.linspace(0.05, 0.95, size))
+    z1, z2 = np.meshgrid(quantiles, quantiles[::-1])  # z2 grows upwards, like a plot
+    codes = np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
+    return image_grid(decode(model, codes), size, padding=0)
+
+
+def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "") -> "plt.Figure":
+    """The test set's posterior means μ(x) in 2-D, coloured by digit label."""
+    figure, axes = plt.subplots(figsize=(6, 5))
+    points = axes.scatter(means[:, 0], means[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6,
+                          vmin=-0.5, vmax=9.5)
+    figure.colorbar(points, ax=axes, ticks=range(10), label="label")
+    axes.set(xlabel="z₁", ylabel="z₂", title=title)
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def figure_to_array(figure: "plt.Figure") -> np.ndarray:
+    """Render a matplotlib figure (and close it) as an (H, W, 3) float array, for TensorBoard."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255.0
+
+
+@dataclass
+class SampleSettings:
+    run: str | None = setting(None, "run folder of a trained VAE (required)")
+    out: str = setting("samples.png", "output: .png (grid) or .npz (array `images`, uint8)")
+    n: int = setting(64, "number of samples", positive=True)
+    seed: int = setting(0, "seed of the latent codes", min=0)
+    interpolate: bool = setting(False, "interpolate between two test images instead "
+                                       "(rows: linear, spherical)")
+    pair: list[int] = setting([0, 1], "indices of the two test images for --interpolate", min=0)
+    steps: int = setting(10, "images per interpolation, ends included", min=2)
+
+    def validate(self) -> None:
+        if not self.run:
+            raise UserError("--run: a run folder is required")
+        if Path(self.out).suffix.lower() not in (".png", ".npz"):
+            raise UserError(f"--out: {self.out} must end in .png or .npz")
+        if len(self.pair) != 2:
+            raise UserError(f"--pair: expected two test image indices, got {len(self.pair)}")
+
+
+def write_output(path: Path, grid: np.ndarray, columns: int, **arrays: np.ndarray) -> None:
+    """A PNG of the images `grid`, or an .npz with `arrays` as uint8 (atomic either way)."""
+    if path.suffix.lower() == ".npz":
+        with atomic_write(path) as handle:
+            np.savez_compressed(handle, **{k: to_uint8(v) for k, v in arrays.items()})
+    else:
+        save_image(path, image_grid(grid, columns))
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
+                              prog="python -m vae.sample")
+    model = load_vae(settings.run)
+    out = Path(settings.out)
+    if settings.interpolate:
+        run_settings = load_run_config(settings.run, "vae")["settings"]
+        test = load_splits(run_settings["dataset"], run_settings.get("data_dir")).x_test
+        if max(settings.pair) >= len(test):
+            raise UserError(f"--pair: indices must be below {len(test)}")
+        x_a, x_b = test[settings.pair[0]], test[settings.pair[1]]
+        linear = interpolate(model, x_a, x_b, settings.steps, spherical=False)
+        spherical = interpolate(model, x_a, x_b, settings.steps, spherical=True)
+        write_output(out, np.concatenate([linear, spherical]), settings.steps,
+                     linear=linear, spherical=spherical)
+        print(f"wrote {out}: {settings.steps}-step interpolation between test images "
+              f"{settings.pair[0]} and {settings.pair[1]} (rows: linear, spherical)")
+        return
+    images = sample_images(model, settings.n, settings.seed)
+    write_output(out, images, min(settings.n, 16), images=images)
+    print(f"wrote {out}: {settings.n} samples")
+
+
+if __name__ == "__main__":
+    run_cli(main)

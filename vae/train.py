@@ -1,0 +1,337 @@
+"""Train a VAE on binarized MNIST and report its test log-likelihood.
+
+    python -m vae.train --name mlp50 --epochs 100
+    python -m vae.train --arch conv --latent-dim 2 --epochs 30      # + manifold and latent plots
+    python -m vae.train --name mlp50 --epochs 100 --resume          # continue a killed run
+
+Every epoch the test split gives the ELBO, its two terms, the active units and (with a
+small k, on a subset) the importance-weighted NLL; at the end the NLL uses k = --nll-k
+(5000, Burda et al. 2015) on the whole test set. Results go to runs/vae/<name>/:
+config.json, metrics.json, history.json, model.keras, checkpoints/, tensorboard/ and PNGs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+from common.classifier import classifier_is_cached, load_classifier
+from common.config import RunSettings, parse_settings, setting, settings_dict
+from common.data import BINARIZATIONS, DATASETS, binarize_static, load_splits, make_dataset
+from common.distribute import STRATEGIES, get_strategy
+from common.errors import UserError, run_cli
+from common.evaluation import SampleQuality
+from common.files import read_json, write_json
+from common.images import save_image
+from common.plots import image_grid, plt, save_figure
+from common.runs import create_run, load_run_config, run_dir_for, set_seed, write_metrics
+from common.tensorboard import EpochScalars, TensorBoardLogger
+from vae.model import (ARCHITECTURES, VAE, active_units, build_vae, encode_means,
+                       importance_weighted_log_likelihood)
+from vae.sample import (CHECKPOINT_DIR, MODEL_FILE, decode, figure_to_array, latent_scatter,
+                        manifold, reconstruction_grid, sample_images)
+
+HISTORY_FILE = "history.json"
+TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every run and epoch
+
+
+@dataclass
+class Settings(RunSettings):
+    dataset: str = setting("mnist", "dataset", choices=DATASETS)
+    data_dir: str | None = setting(None, "folder holding the dataset; unset: $DATA_DIR, "
+                                         "else Keras' download")
+    binarize: str = setting("dynamic", "dynamic: a fresh Bernoulli sample every epoch; static: "
+                                       "threshold 0.5; none: grey targets (not a likelihood)",
+                            choices=BINARIZATIONS)
+    arch: str = setting("mlp", "encoder/decoder: mlp (784-500-500-z, tanh) or conv (keras-io)",
+                        choices=ARCHITECTURES)
+    latent_dim: int = setting(50, "size of z (2 adds the manifold and latent-scatter plots)",
+                              positive=True)
+    hidden_units: list[int] = setting([500, 500], "hidden layer sizes of the mlp encoder "
+                                                  "(the decoder mirrors them)", positive=True)
+    beta: float = setting(1.0, "weight of the KL term in the training loss", min=0.0)
+    kl_warmup: int = setting(0, "epochs over which the KL weight rises linearly from 0 to beta",
+                             min=0)
+    epochs: int = setting(10, "training epochs", positive=True)
+    steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass",
+                                          positive=True)
+    batch_size: int = setting(100, "examples per batch (over all replicas)", positive=True)
+    lr: float = setting(1e-3, "Adam learning rate", positive=True)
+    nll_k: int = setting(5000, "importance samples for the final test NLL", positive=True)
+    nll_k_train: int = setting(100, "importance samples for the NLL during training (0: off)",
+                               min=0)
+    nll_every: int = setting(1, "epochs between NLL estimates during training", positive=True)
+    nll_examples: int = setting(1000, "test images for the NLL during training", positive=True)
+    strategy: str = setting("default", "tf.distribute strategy", choices=STRATEGIES)
+    mixed_precision: bool = setting(False, "float16 compute with float32 weights (for GPUs)")
+    eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
+                               "cached classifier, when there is one")
+    eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+    resume: bool = setting(False, "continue the run in --run-dir/--name from its last checkpoint "
+                                  "(with the settings given now, e.g. a lower --lr)")
+
+    def validate(self) -> None:
+        if self.resume and not (self.run_dir or self.name):
+            raise UserError("--resume: say which run to continue with --run-dir or --name")
+
+
+def binary_test_images(images: np.ndarray, binarize: str) -> np.ndarray:
+    """The test set as the model is scored on it: binarized once, with a fixed seed.
+
+    Dynamic binarization draws one Bernoulli sample of each test image (the protocol of
+    Burda et al.), so every epoch and every run is scored on the same binary images.
+    """
+    if binarize == "dynamic":
+        noise = np.random.default_rng(TEST_BINARIZATION_SEED).uniform(size=images.shape)
+        return (noise < images).astype(np.float32)
+    if binarize == "static":
+        return binarize_static(images)
+    return images
+
+
+class TestSetEvaluation(keras.callbacks.Callback):
+    """Per epoch on the test split: active units, the IW-NLL (every `nll_every` epochs)
+    and image grids in TensorBoard. Adds `val_active_units` and `val_nll` to the logs."""
+
+    def __init__(self, settings: Settings, images: np.ndarray, labels: np.ndarray,
+                 logger: TensorBoardLogger):
+        super().__init__()
+        self.settings = settings
+        self.images, self.labels = images, labels
+        self.logger = logger
+        # Fixed across epochs and runs, so sample grids can be compared.
+        self.z = np.random.default_rng(0).standard_normal((64, settings.latent_dim))
+        self.z = self.z.astype(np.float32)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if getattr(self.model, "diverged", False):
+            return
+        means = encode_means(self.model, self.images)
+        logs["val_active_units"] = active_units(means)
+        settings = self.settings
+        if settings.nll_k_train and (epoch + 1) % settings.nll_every == 0:
+            subset = self.images[:settings.nll_examples]
+            logs["val_nll"] = -float(np.mean(importance_weighted_log_likelihood(
+                self.model, subset, settings.nll_k_train)))
+        step = epoch + 1
+        self.logger.image("reconstructions", reconstruction_grid(self.model, self.images[:40]),
+                          step, "eval")
+        self.logger.images("samples", decode(self.model, self.z), step, columns=8)
+        if settings.latent_dim == 2:
+            self.logger.image("manifold", manifold(self.model), step)
+            self.logger.image("latent_scatter", figure_to_array(
+                latent_scatter(means, self.labels, f"test set, epoch {step}")), step, "eval")
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Per-epoch metrics in history.json (`train_*` / `test_*` lists), kept across --resume.
+
+    `train_seconds` adds up the epochs' wall-clock time (test-set evaluation included).
+
+    Written every epoch before the checkpoint, so after a kill it holds at least the
+    checkpointed epochs; on resume it is cut back to them.
+    """
+
+    def __init__(self, path: Path, epochs_done: int):
+        super().__init__()
+        self.path = path
+        previous = read_json(path, "history") if epochs_done and path.is_file() else {}
+        self.history: dict[str, list] = {key: values[:epochs_done]
+                                         for key, values in previous.get("history", {}).items()}
+        self.train_seconds = float(previous.get("train_seconds", 0.0)) if previous else 0.0
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if getattr(self.model, "diverged", False):
+            return
+        self.train_seconds += time.perf_counter() - self.started
+        row = {"epoch": epoch + 1}
+        for key, value in (logs or {}).items():
+            name = f"test_{key[4:]}" if key.startswith("val_") else f"train_{key}"
+            row[name] = float(value)
+        # Every list has one entry per epoch; None where a metric was not measured
+        # (the NLL every --nll-every epochs).
+        done = len(self.history.get("epoch", []))
+        for key in row.keys() | self.history.keys():
+            self.history.setdefault(key, [None] * done).append(row.get(key))
+        write_json(self.path, {"history": self.history, "train_seconds": self.train_seconds})
+
+
+def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
+    """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
+    if not settings.eval:
+        return None
+    if not classifier_is_cached(settings.dataset, settings.data_dir):
+        print(f"note: no {settings.dataset} classifier cached, so no sample-quality scores; "
+              f"build it with `python -m experiments.classifier --dataset {settings.dataset}`",
+              flush=True)
+        return None
+    classifier = load_classifier(settings.dataset, settings.data_dir)
+    return SampleQuality(lambda n: sample_images(model, n, seed=settings.seed), classifier, logger,
+                         every=settings.eval_every)
+
+
+def write_figures(model: VAE, run_dir: Path, test_images: np.ndarray, test_labels: np.ndarray,
+                  history: dict[str, list]) -> None:
+    """The same grids as in TensorBoard, as PNG files in the run folder, plus the curves."""
+    save_image(run_dir / "reconstructions.png", reconstruction_grid(model, test_images[:40]))
+    z = np.random.default_rng(0).standard_normal((64, model.latent_dim)).astype(np.float32)
+    save_image(run_dir / "samples.png", image_grid(decode(model, z), 8))
+    if model.latent_dim == 2:
+        save_image(run_dir / "manifold.png", manifold(model))
+        save_figure(latent_scatter(encode_means(model, test_images), test_labels,
+                                   "posterior means of the test set"), run_dir / "latent_scatter.png")
+    epochs = history.get("epoch", [])
+    curves = {label: (epochs, [-v for v in history[key]]) for label, key in
+              (("train −ELBO", "train_elbo"), ("test −ELBO", "test_elbo")) if key in history}
+    if "test_nll" in history:
+        nll_epochs = [e for e, v in zip(epochs, history["test_nll"]) if v is not None]
+        curves["test NLL (IWAE, small k, subset)"] = (nll_epochs,
+                                              [v for v in history["test_nll"] if v is not None])
+    if epochs:
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for label, (x, y) in curves.items():
+            axes.plot(x, y, label=label)
+        # The first epochs lie far above the rest: scale the axis to the last 90 %.
+        late = [v for _, y in curves.values() for v in y[len(y) // 10:]]
+        axes.set(title="VAE: bounds on −log p(x) per epoch", xlabel="epoch",
+                 ylabel="nats per image", ylim=(min(late) - 2, max(late) + 2))
+        axes.grid(alpha=0.3)
+        axes.legend()
+        save_figure(figure, run_dir / "curves.png")
+
+
+def train(settings: Settings) -> Path:
+    """Train (or resume) a VAE as `settings` say; returns the run folder."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if settings.mixed_precision else "float32")
+    try:
+        return _train(settings)
+    finally:  # callers from Python get their dtype policy back
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _train(settings: Settings) -> Path:
+    set_seed(settings.seed, settings.deterministic)
+    strategy = get_strategy(settings.strategy)
+    splits = load_splits(settings.dataset, settings.data_dir)
+    if settings.batch_size > len(splits.x_train):
+        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
+                        f"({len(splits.x_train)} images)")
+    test_images = binary_test_images(splits.x_test, settings.binarize)
+    capped = settings.steps_per_epoch is not None
+    train_data = make_dataset(splits.x_train, batch_size=settings.batch_size, shuffle=True,
+                              binarize=settings.binarize, seed=settings.seed, repeat=capped)
+    test_data = make_dataset(test_images, batch_size=min(1000, len(test_images)))
+    steps_per_epoch = settings.steps_per_epoch or math.ceil(len(splits.x_train) / settings.batch_size)
+
+    run_dir = run_dir_for("vae", settings)
+    if settings.resume:
+        load_run_config(run_dir, "vae")
+    elif (run_dir / "config.json").exists():
+        create_run("vae", settings)  # refuses, with the reason
+    with strategy.scope():
+        model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
+                          beta=settings.beta, kl_warmup_steps=settings.kl_warmup * steps_per_epoch,
+                          seed=settings.seed)
+        optimizer = keras.optimizers.Adam(settings.lr)
+        model.compile(optimizer=optimizer)
+        optimizer.build(model.trainable_variables)
+    checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model, optimizer=optimizer)
+    if settings.resume and checkpointer.restore():
+        # The checkpoint holds the old learning rate; the one asked for now wins, which
+        # allows a manual step decay (resume with a lower --lr).
+        optimizer.learning_rate.assign(settings.lr)
+        print(f"resuming {run_dir} after epoch {checkpointer.epoch} "
+              f"(step {int(optimizer.iterations.numpy())}) with learning rate {settings.lr:g}",
+              flush=True)
+    initial_epoch = checkpointer.epoch
+    if initial_epoch > settings.epochs:
+        raise UserError(f"--epochs: the run already has {initial_epoch} epochs; "
+                        "ask for at least that many")
+    create_run("vae", settings, resume=settings.resume)
+
+    if settings.binarize == "none":
+        print("note: --binarize none trains on grey levels; the ELBO and NLL below are "
+              "cross-entropies, not log-likelihoods", flush=True)
+    if settings.mixed_precision and not tf.config.list_logical_devices("GPU"):
+        print("note: --mixed-precision without a GPU is slower, not faster", flush=True)
+    logger = TensorBoardLogger(run_dir)
+    logger.config(settings_dict(settings))
+    logger.hparams(settings_dict(settings), ["test_nll", "test_elbo", "active_units"])
+    stop = StopOnNaN()
+    history = HistoryFile(run_dir / HISTORY_FILE, initial_epoch)
+    callbacks = [stop, TestSetEvaluation(settings, test_images, splits.y_test, logger)]
+    quality = sample_quality(settings, model, logger)
+    callbacks += [quality] if quality else []
+    callbacks += [EpochScalars(logger), history, CheckpointEveryEpoch(checkpointer)]
+    verbose = 0 if settings.quiet else (1 if sys.stdout.isatty() else 2)
+    model.fit(train_data, validation_data=test_data, epochs=settings.epochs,
+              initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch if capped else None,
+              callbacks=callbacks, verbose=verbose, shuffle=False)
+    if stop.bad_batch is not None:
+        logger.close()
+        raise UserError(stop.message(checkpointer), exit_code=1)
+
+    # The final model first: a kill during the long NLL estimate must not lose it.
+    temporary = run_dir / f".{MODEL_FILE}.tmp.keras"
+    model.save(temporary)
+    os.replace(temporary, run_dir / MODEL_FILE)
+    write_figures(model, run_dir, test_images, splits.y_test, history.history)
+
+    test = model.evaluate(test_data, return_dict=True, verbose=0)
+    if not settings.quiet:
+        print(f"estimating the test NLL with k={settings.nll_k} on {len(test_images)} images",
+              flush=True)
+    log_likelihood = importance_weighted_log_likelihood(model, test_images, settings.nll_k)
+    metrics = {
+        "test_nll": -float(np.mean(log_likelihood)),
+        "test_nll_standard_error": float(np.std(log_likelihood) / math.sqrt(len(log_likelihood))),
+        "nll_k": settings.nll_k,
+        "test_elbo": float(test["elbo"]),
+        "test_reconstruction": float(test["reconstruction"]),
+        "test_kl": float(test["kl"]),
+        "active_units": active_units(encode_means(model, test_images)),
+        "likelihood": settings.binarize != "none",
+        "train_seconds": history.train_seconds,
+        "epochs": settings.epochs,
+        "steps": int(optimizer.iterations.numpy()),
+        "parameters": model.count_params(),
+        "history": history.history,
+    }
+    if quality is not None:
+        metrics["sample_quality"] = {**quality.evaluate(settings.epochs),
+                                     "samples": quality.n, "history": quality.history}
+    write_metrics(run_dir, metrics)
+    logger.scalars({k: metrics[k] for k in ("test_nll", "test_elbo", "active_units")},
+                   settings.epochs)
+    logger.close()
+    if not settings.quiet:
+        print(f"{run_dir}: test NLL {metrics['test_nll']:.2f} nats (k={settings.nll_k}), "
+              f"test ELBO {metrics['test_elbo']:.2f}, {metrics['active_units']} active units, "
+              f"{metrics['train_seconds'] / 60:.1f} min of training"
+              + ("" if metrics["likelihood"] else " (grey targets: not likelihoods)"), flush=True)
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m vae.train"))
+
+
+if __name__ == "__main__":
+    run_cli(main)
