@@ -1,0 +1,122 @@
+"""experiments.compare: the --quick pipeline end to end, --runs, and bad input.
+
+A tiny classifier is trained on a slice of MNIST and cached under the real MNIST
+fingerprint in a temporary cache, so the pipeline runs without the real one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from common.classifier import dataset_fingerprint, save_classifier, train_classifier
+from common.data import Splits, load_splits
+from common.errors import UserError
+from experiments.compare import main
+from tests.conftest import assert_one_line_error, run_module
+
+
+@pytest.fixture(scope="module")
+def cache(data_dir, tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("classifier_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLASSIFIER_CACHE", str(folder))
+        splits = load_splits("mnist", data_dir)
+        small = Splits(splits.x_train[:2000], splits.y_train[:2000], splits.x_validation[:500],
+                       splits.y_validation[:500], splits.x_test[:500], splits.y_test[:500])
+        result = train_classifier("mnist", small, dataset_fingerprint(splits), epochs=1,
+                                  width=4, feature_size=16, augment=False, verbose=0)
+        save_classifier(result.classifier)
+    return {"CLASSIFIER_CACHE": str(folder), "DATA_DIR": data_dir}
+
+
+@pytest.fixture(scope="module")
+def quick(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "quick"
+    result = run_module("experiments.compare", "--quick", "--out", str(out), env=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_quick_pipeline_writes_the_report_figures_metrics_and_runs(quick):
+    out, result = quick
+    report = (out / "report.md").read_text()
+    for row in ("real training images", "VAE", "GAN", "Gaussian noise", "Bernoulli"):
+        assert f"| {row}" in report
+    assert "not with Inception FID" in report and "Theis et al. 2016" in report
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = metrics["rows"]
+    assert set(rows) >= {"real training images", "VAE", "GAN"}
+    for row in rows.values():
+        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and row["fid"] >= 0
+        assert 1 <= row["classifier_score"] <= 10 and sum(row["class_counts"]) == 1000
+    assert rows["VAE"]["test_nll"] > 0 and rows["GAN"]["test_nll"] is None
+    assert rows["VAE"]["epochs"] == rows["GAN"]["epochs"] == 1
+    for name in ("samples", "interpolations", "curves", "neighbours_vae", "neighbours_gan"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+        assert f"{name}.png" in report
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    for kind in ("vae", "gan"):
+        assert list((out / "runs" / kind / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_existing_comparison_is_not_overwritten(cli, cache, quick):
+    out, _ = quick
+    before = (out / "report.md").read_bytes()
+    result = cli("experiments.compare", "--quick", "--out", str(out), env=cache)
+    assert_one_line_error(result, "--overwrite")
+    assert (out / "report.md").read_bytes() == before
+
+
+def test_finished_runs_can_be_compared_again(cli, cache, quick, tmp_path):
+    out, _ = quick
+    result = cli("experiments.compare", "--runs", str(out / "runs" / "gan"), str(out / "runs" / "vae"),
+                 "--out", str(tmp_path / "again"), "--samples", "100", "--parzen-validation", "20",
+                 "--parzen-test", "100", env=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert metrics["runs"]["vae"].endswith("vae") and not (tmp_path / "again" / "runs").exists()
+
+
+@pytest.fixture
+def environment(cache, monkeypatch):
+    """The same environment in this process, for the checks that fail before any work."""
+    for name, value in cache.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_unfinished_or_foreign_runs_are_refused(environment, quick, tmp_path):
+    out, _ = quick
+    vae, gan = out / "runs" / "vae", out / "runs" / "gan"
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text((gan / "config.json").read_text())
+    cases = [([vae, vae], "both folders are vae runs"),
+             ([vae], "expected two run folders"),
+             ([tmp_path, gan], "config.json"),
+             ([vae, tmp_path / "half"], "not a finished run")]
+    for runs, fragment in cases:
+        with pytest.raises(UserError, match=fragment):
+            main(["--runs", *map(str, runs), "--out", str(tmp_path / "x")])
+        assert not (tmp_path / "x").exists()
+
+
+def test_bad_settings_and_missing_classifier_are_refused_before_any_work(environment, tmp_path,
+                                                                         monkeypatch):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"epochs": 2, "learning_rate": 0.1}))
+    out = tmp_path / "out"
+    cases = [(["--config", str(config)], "learning_rate"),
+             (["--vae-args=--epochs", "--epochs", "2"], "--epochs"),
+             (["--gan-args=--k=0"], "gan_args: --k"),
+             (["--samples", "5"], "--samples")]
+    for args, fragment in cases:
+        with pytest.raises(UserError, match=fragment):
+            main(["--out", str(out), *args])
+        assert not out.exists()
+    with pytest.raises(UserError, match="--out"):
+        main([])
+    monkeypatch.setenv("CLASSIFIER_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
+        main(["--out", str(out)])
+    assert not out.exists()
