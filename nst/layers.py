@@ -3,6 +3,8 @@ check layer names and memory before TensorFlow is even imported."""
 
 from __future__ import annotations
 
+import math
+
 from common.errors import UserError
 
 # The 16 conv layers of VGG19 in order; a 2×2 pooling layer ends each block.
@@ -16,6 +18,27 @@ def layer_index(name: str) -> int:
     if name not in CONV_LAYERS:
         raise UserError(f"unknown layer {name!r}; VGG19 has {', '.join(CONV_LAYERS)}")
     return CONV_LAYERS.index(name)
+
+
+def parse_layer_weights(items: list[str], flag: str, normalise: bool = True) -> dict[str, float]:
+    """`name:weight` items (a name alone weighs 1) → {name: weight}, summing to 1 if `normalise`.
+
+    Unknown layers, malformed or negative weights and all-zero weights are `UserError`s.
+    """
+    weights: dict[str, float] = {}
+    for item in items:
+        name, _, weight = item.partition(":")
+        layer_index(name)
+        try:
+            weights[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise UserError(f"{flag}: {item!r} is not name:weight") from None
+        if weights[name] < 0 or not math.isfinite(weights[name]):
+            raise UserError(f"{flag}: weight of {name} must be a non-negative number")
+    total = sum(weights.values())
+    if total == 0:
+        raise UserError(f"{flag}: the layer weights are all zero")
+    return {name: weight / total if normalise else weight for name, weight in weights.items()}
 
 
 def poolings_before(name: str) -> int:

@@ -14,7 +14,6 @@ Other modes from the same machinery:
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
 from nst import color
-from nst.layers import CONV_LAYERS, estimate_memory_bytes, layer_index, poolings_before
+from nst.layers import (CONV_LAYERS, estimate_memory_bytes, layer_index, parse_layer_weights,
+                        poolings_before)
 from nst.swirl import swirl_painting
 
 NONE = "none"
@@ -107,20 +107,7 @@ class Settings(RunSettings):
 
     def style_layer_weights(self) -> dict[str, float]:
         """--style-layers as {name: weight}, weights normalised to sum to 1."""
-        weights: dict[str, float] = {}
-        for item in self.style_layers:
-            name, _, weight = item.partition(":")
-            layer_index(name)
-            try:
-                weights[name] = float(weight) if weight else 1.0
-            except ValueError:
-                raise UserError(f"--style-layers: {item!r} is not name:weight") from None
-            if weights[name] < 0 or not math.isfinite(weights[name]):
-                raise UserError(f"--style-layers: weight of {name} must be a non-negative number")
-        total = sum(weights.values())
-        if total == 0:
-            raise UserError("--style-layers: the layer weights are all zero")
-        return {name: weight / total for name, weight in weights.items()}
+        return parse_layer_weights(self.style_layers, "--style-layers")
 
 
 def check_writable(path: str) -> None:

@@ -1,0 +1,326 @@
+"""Fast (feed-forward) style transfer: train one network per style, then stylise in milliseconds.
+
+    python -m nst.fast train --style painting.jpg --content-dir photos/ --steps 2000 --run-dir DIR
+    python -m nst.fast stylize --model DIR/model.keras --input photo.jpg --output out.jpg
+
+Johnson, Alahi & Fei-Fei (ECCV 2016): a transformation network (`nst.transform`) is trained
+on random crops of many photos to minimise the same perceptual loss that `nst.run`
+minimises per image: α·J_content(photo, output) + β·J_style(style, output) + γ·TV(output),
+on the same frozen VGG19 features (`nst.model`, `nst.losses`). A good model needs a large,
+varied set of photos (COCO train2014's 83k is what people use); a few photos give a model
+that has learnt the style's palette and strokes but generalises less well.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.config import RunSettings, parse_settings, setting, settings_dict
+from common.errors import UserError, run_cli
+from common.images import load_image, resize, resize_long_side, save_image
+from common.runs import create_run, set_seed, write_metrics
+from nst.layers import layer_index, parse_layer_weights
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_STYLE_LAYERS = ["block1_conv1:0.2", "block2_conv1:0.2", "block3_conv1:0.2",
+                        "block4_conv1:0.2", "block5_conv1:0.2"]
+
+
+@dataclass
+class TrainSettings(RunSettings):
+    style: str | None = setting(None, "the style image (required)")
+    content_dir: str | None = setting(None, "folder of content photos (required)")
+    steps: int = setting(2000, "training steps", positive=True)
+    image_size: int = setting(256, "side of the square random crops", min=16)
+    batch_size: int = setting(4, "crops per step", positive=True)
+    lr: float = setting(1e-3, "Adam learning rate", positive=True)
+    content_layer: str = setting("block3_conv3", "VGG19 layer of the content loss")
+    style_layers: list[str] = setting(DEFAULT_STYLE_LAYERS, "style layers as name:weight")
+    content_weight: float = setting(1.0, "alpha, weight of the content loss", min=0.0)
+    style_weight: float = setting(1e-4, "beta, weight of the style loss", min=0.0)
+    tv_weight: float = setting(1.0, "gamma, weight of the total variation loss", min=0.0)
+    style_size: int = setting(256, "long side of the style image", min=16)
+    log_every: int = setting(100, "steps between logs, checkpoints and validation images",
+                             positive=True)
+    resume: bool = setting(False, "continue the run in --run-dir from its last checkpoint")
+    vgg_weights: str | None = setting(None, "VGG19 no-top weights file (default: $VGG19_WEIGHTS, "
+                                      "else Keras' 'imagenet' download)")
+
+    def validate(self) -> None:
+        if self.style is None or self.content_dir is None:
+            raise UserError("train needs --style IMG and --content-dir DIR")
+        layer_index(self.content_layer)
+        parse_layer_weights(self.style_layers, "--style-layers")
+
+
+@dataclass
+class StylizeSettings:
+    model: str | None = setting(None, "a trained transformation network (.keras) (required)")
+    input: list[str] | None = setting(None, "image(s) or a folder of images (required)")
+    output: str | None = setting(None, "output file for one image, else a folder (required)")
+    size: int | None = setting(None, "resize inputs to this long side first (default: as is)",
+                               min=4)
+    batch_size: int = setting(4, "images per batch (same-size images are batched together)",
+                              positive=True)
+    quiet: bool = setting(False, "no progress bar")
+
+    def validate(self) -> None:
+        if not (self.model and self.input and self.output):
+            raise UserError("stylize needs --model FILE.keras, --input IMG|DIR and --output PATH")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside `folder`, sorted; none is a `UserError`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder of images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def load_content_photos(folder: str, image_size: int) -> list[np.ndarray]:
+    """Every photo in `folder`, scaled so its short side is at most 2× the crop.
+
+    Loading them once keeps training fast for the folders this runs on here; every photo
+    must be readable and at least `image_size` on its short side.
+    """
+    photos = []
+    for path in list_images(folder):
+        image = load_image(path)
+        short = min(image.shape[:2])
+        if short < image_size:
+            raise UserError(f"{path}: {image.shape[1]}x{image.shape[0]} is smaller than the "
+                            f"{image_size}px crop; use a smaller --image-size or remove it")
+        if short > 2 * image_size:
+            scale = 2 * image_size / short
+            image = resize(image, round(image.shape[0] * scale), round(image.shape[1] * scale))
+        photos.append(image)
+    return photos
+
+
+def crop_dataset(photos: list[np.ndarray], image_size: int, batch_size: int, seed: int):
+    """An endless tf.data stream of batches of random square crops (with random flips)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+
+    def crops():
+        while True:
+            photo = photos[rng.integers(len(photos))]
+            top = rng.integers(photo.shape[0] - image_size + 1)
+            left = rng.integers(photo.shape[1] - image_size + 1)
+            crop = photo[top:top + image_size, left:left + image_size]
+            yield crop[:, ::-1] if rng.random() < 0.5 else crop
+
+    spec = tf.TensorSpec((image_size, image_size, 3), tf.float32)
+    return (tf.data.Dataset.from_generator(crops, output_signature=spec)
+            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+
+def build_trainer(settings: TrainSettings, style: np.ndarray, extractor):
+    """A keras.Model whose train_step minimises the perceptual loss of its TransformNet."""
+    import keras
+    import tensorflow as tf
+
+    from nst import losses
+    from nst.model import compute_targets
+    from nst.transform import TransformNet
+
+    layers = parse_layer_weights(settings.style_layers, "--style-layers")
+    crop_shape = (1, settings.image_size, settings.image_size, 3)
+    style_grams = compute_targets(extractor, crop_shape, None, None, [style], [1.0],
+                                  layers).style_grams
+
+    class PerceptualLossTrainer(keras.Model):
+        """Trains `transform` so VGG19 sees the photo's content in the style's textures."""
+
+        def __init__(self):
+            super().__init__()
+            self.transform = TransformNet()
+            self.trackers = {name: keras.metrics.Mean(name=name)
+                             for name in ("loss", "content", "style", "tv")}
+
+        def call(self, images):
+            return self.transform(images)
+
+        def perceptual_loss(self, photos, outputs):
+            vgg_in = keras.applications.vgg19.preprocess_input
+            wanted = extractor(vgg_in(photos * 255.0), training=False)
+            got = extractor(vgg_in(outputs * 255.0), training=False)
+            content = losses.content_loss(tf.stop_gradient(wanted[settings.content_layer]),
+                                          got[settings.content_layer])
+            # J_style per image of the batch (Grams are per image), averaged.
+            style = tf.add_n([losses.style_loss(style_grams, {n: got[n][i:i + 1] for n in layers},
+                                                layers)[0] for i in range(settings.batch_size)])
+            style /= settings.batch_size
+            tv = losses.total_variation_loss(outputs * 255.0)
+            total = losses.total_loss(content, style, tv, settings.content_weight,
+                                      settings.style_weight, settings.tv_weight)
+            return {"loss": total, "content": content, "style": style, "tv": tv}
+
+        def train_step(self, photos):
+            with tf.GradientTape() as tape:
+                terms = self.perceptual_loss(photos, self.transform(photos, training=True))
+            variables = self.transform.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(terms["loss"], variables), variables))
+            for name, value in terms.items():
+                self.trackers[name].update_state(value)
+            return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+        @property
+        def metrics(self):
+            return list(self.trackers.values())
+
+    return PerceptualLossTrainer()
+
+
+def train(settings: TrainSettings) -> Path:
+    """Train a transformation network; returns the run folder (holding model.keras)."""
+    style = resize_long_side(load_image(settings.style), settings.style_size)
+    photos = load_content_photos(settings.content_dir, settings.image_size)
+    weights = settings.vgg_weights or os.environ.get("VGG19_WEIGHTS") or "imagenet"
+    run_dir = create_run("fast", settings, resume=settings.resume)
+
+    import keras
+
+    from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+    from common.tensorboard import EpochScalars, TensorBoardLogger
+    from nst.model import feature_extractor, load_vgg19
+
+    set_seed(settings.seed, settings.deterministic)
+    used = [settings.content_layer, *parse_layer_weights(settings.style_layers, "--style-layers")]
+    extractor = feature_extractor(load_vgg19(weights), used)
+    trainer = build_trainer(settings, style, extractor)
+    optimizer = keras.optimizers.Adam(settings.lr)
+    trainer.compile(optimizer=optimizer)
+    size = settings.image_size
+    trainer(np.zeros((1, size, size, 3), np.float32))  # build the weights before restoring
+    optimizer.build(trainer.transform.trainable_variables)
+    checkpointer = Checkpointer(run_dir / "checkpoints", model=trainer.transform,
+                                optimizer=optimizer)
+    if settings.resume:
+        checkpointer.restore()
+
+    logger = TensorBoardLogger(run_dir)
+    logger.config(settings_dict(settings))
+    logger.image("inputs/style", style, 0)
+    validation = np.stack([resize(p[:min(p.shape[:2]), :min(p.shape[:2])], size, size)
+                           for p in photos[:4]])
+    stop = StopOnNaN()
+
+    class ShowValidation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            step = (epoch + 1) * settings.log_every
+            stylised = trainer.transform(validation).numpy()
+            logger.images("validation", np.concatenate([validation, stylised]), step,
+                          columns=len(validation))
+
+    chunks = -(-settings.steps // settings.log_every)
+    started = time.perf_counter()
+    history = trainer.fit(crop_dataset(photos, size, settings.batch_size, settings.seed),
+                          epochs=chunks, steps_per_epoch=settings.log_every,
+                          initial_epoch=checkpointer.epoch, verbose=0 if settings.quiet else 2,
+                          shuffle=False, callbacks=[stop, EpochScalars(logger), ShowValidation(),
+                                     CheckpointEveryEpoch(checkpointer)])
+    seconds = time.perf_counter() - started
+    logger.close()
+    if stop.bad_batch is not None:
+        raise UserError(stop.message(checkpointer), exit_code=1)
+    trainer.transform.save(run_dir / "model.keras")
+    write_metrics(run_dir, {"steps": chunks * settings.log_every, "train_seconds": seconds,
+                            "final": {k: v[-1] for k, v in history.history.items()},
+                            "history": history.history, "model": str(run_dir / "model.keras")})
+    return run_dir
+
+
+def load_transform_net(path: str):
+    """A saved TransformNet; anything else is a one-line `UserError`."""
+    from nst.transform import TransformNet
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    import keras
+
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:
+        detail = " ".join(str(error).split())[:160] or type(error).__name__
+        raise UserError(f"{path}: not a loadable .keras model ({detail})") from None
+    if not isinstance(model, TransformNet):
+        raise UserError(f"{path}: is a {type(model).__name__}, not a fast style transfer "
+                        "network (make one with `python -m nst.fast train`)")
+    return model
+
+
+def stylize(settings: StylizeSettings) -> dict[str, float]:
+    """Stylise every input, batching images of the same size; returns timing figures."""
+    inputs: list[Path] = []
+    for item in settings.input:
+        inputs += list_images(item) if Path(item).is_dir() else [Path(item)]
+    single = len(inputs) == 1 and not Path(settings.input[0]).is_dir()
+    output = Path(settings.output)
+    if single and output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--output {output}: one input needs an image file name (.png/.jpg)")
+    if not single and output.suffix:
+        raise UserError(f"--output {output}: several inputs need a folder, not a file name")
+    images = []
+    for path in inputs:
+        image = load_image(path)
+        image = resize_long_side(image, settings.size) if settings.size else image
+        if min(image.shape[:2]) < 4:
+            raise UserError(f"{path}: too small to stylise (at least 4x4 pixels)")
+        images.append(image)
+    model = load_transform_net(settings.model)
+
+    import keras
+
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(index)
+    progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
+    results: list[np.ndarray | None] = [None] * len(images)
+    model(images[0][None, :8, :8])  # build/trace once before timing
+    started = time.perf_counter()
+    for indices in groups.values():
+        for first in range(0, len(indices), settings.batch_size):
+            batch = indices[first:first + settings.batch_size]
+            stylised = model(np.stack([images[i] for i in batch]), training=False).numpy()
+            for i, image in zip(batch, stylised):
+                results[i] = image
+            progbar.add(len(batch))
+    seconds = time.perf_counter() - started
+    for path, image in zip(inputs, results):
+        save_image(output if single else output / f"{path.stem}.png", image)
+    return {"images": len(images), "seconds": seconds, "images_per_second": len(images) / seconds}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("train", "stylize"):
+        raise UserError("usage: python -m nst.fast train|stylize [options] (see "
+                        "python -m nst.fast train --help)")
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        settings = parse_settings(TrainSettings, rest, "Train a fast style transfer network.",
+                                  prog="python -m nst.fast train")
+        run_dir = train(settings)
+        print(f"trained {run_dir / 'model.keras'}")
+    else:
+        settings = parse_settings(StylizeSettings, rest, "Stylise images with a trained network.",
+                                  prog="python -m nst.fast stylize")
+        figures = stylize(settings)
+        print(f"stylised {figures['images']} image(s) in {figures['seconds']:.2f} s "
+              f"({figures['images_per_second']:.2f} images/s) → {settings.output}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
