@@ -230,3 +230,16 @@ def load_classifier(dataset: str, data_dir: str | None = None) -> FeatureClassif
     Raises `UserError` if it is not cached, corrupt, or made from other data.
     """
     return load_cached_classifier(dataset, _fingerprint_of(dataset, data_dir), data_dir)
+
+
+def classifier_for_training(dataset: str, data_dir: str | None = None,
+                            enabled: bool = True) -> FeatureClassifier | None:
+    """The cached classifier that scores samples during training, or None (with a notice)
+    when scoring is turned off (`--no-eval`) or no classifier is cached yet."""
+    if not enabled:
+        return None
+    if not classifier_is_cached(dataset, data_dir):
+        print(f"note: no {dataset} classifier cached, so no sample-quality scores; "
+              f"build it with `python -m experiments.classifier --dataset {dataset}`", flush=True)
+        return None
+    return load_classifier(dataset, data_dir)

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 
 from common.config import parse_settings, setting
 from common.data import load_splits
 from common.errors import run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed
+from experiments.timing import EpochTimer
 from gan.model import GAN, build_discriminator, build_generator
 from gan.train import Settings as TrainSettings
 from gan.train import make_training_data
@@ -53,18 +52,6 @@ def keras_io_discriminator() -> keras.Model:
         keras.layers.Conv2D(128, 3, strides=2, padding="same"), keras.layers.LeakyReLU(0.2),
         keras.layers.GlobalMaxPooling2D(), keras.layers.Dense(1),
     ], name="keras_io_discriminator")
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.started)
 
 
 @dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from dataclasses import dataclass
 
 import keras
@@ -27,6 +26,7 @@ from common.data import load_splits, make_dataset
 from common.errors import run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed
+from experiments.timing import EpochTimer
 from vae.model import build_vae
 
 
@@ -87,18 +87,6 @@ class KerasIoVAE(keras.Model):
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
         self.kl_loss_tracker.update_state(kl_loss)
         return {m.name: m.result() for m in self.metrics}
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.started)
 
 
 @dataclass

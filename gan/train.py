@@ -23,8 +23,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from common.checkpoints import CheckpointEveryEpoch, Checkpointer, StopOnNaN
-from common.classifier import FeatureClassifier, classifier_is_cached, load_classifier
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+from common.classifier import FeatureClassifier, classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import DATASETS, load_splits, make_dataset
 from common.distribute import STRATEGIES, get_strategy
@@ -33,7 +33,8 @@ from common.evaluation import SampleQuality
 from common.files import atomic_write, read_json
 from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
-from common.runs import METRICS_FILE, create_run, load_run_config, run_dir_for, set_seed, write_metrics
+from common.runs import (METRICS_FILE, create_run, load_run_config, run_dir_for, set_seed,
+                         write_metrics)
 from common.tensorboard import TensorBoardLogger
 from gan.losses import LOSSES
 from gan.model import (ARCHITECTURES, GAN, IMAGE_SHAPE, OUTPUT_ACTIVATIONS, build_discriminator,
@@ -228,14 +229,7 @@ def previous_metrics(run_dir: Path, epochs_done: int) -> dict[str, Any] | None:
 
 def quality_classifier(settings: Settings) -> FeatureClassifier | None:
     """The cached classifier that scores samples; None, with a notice, when off or not cached."""
-    if not settings.eval:
-        return None
-    if not classifier_is_cached(settings.dataset, settings.data_dir):
-        print(f"note: no {settings.dataset} classifier cached, so no sample-quality scores; "
-              f"build it with `python -m experiments.classifier --dataset {settings.dataset}`",
-              flush=True)
-        return None
-    return load_classifier(settings.dataset, settings.data_dir)
+    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
 
 
 def build(settings: Settings) -> GAN:

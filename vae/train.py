@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
-from common.classifier import classifier_is_cached, load_classifier
+from common.classifier import classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import BINARIZATIONS, DATASETS, binarize_static, load_splits, make_dataset
 from common.distribute import STRATEGIES, get_strategy
@@ -173,14 +173,9 @@ class HistoryFile(keras.callbacks.Callback):
 
 def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
     """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
-    if not settings.eval:
+    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+    if classifier is None:
         return None
-    if not classifier_is_cached(settings.dataset, settings.data_dir):
-        print(f"note: no {settings.dataset} classifier cached, so no sample-quality scores; "
-              f"build it with `python -m experiments.classifier --dataset {settings.dataset}`",
-              flush=True)
-        return None
-    classifier = load_classifier(settings.dataset, settings.data_dir)
     return SampleQuality(lambda n: sample_images(model, n, seed=settings.seed), classifier, logger,
                          every=settings.eval_every)
 
