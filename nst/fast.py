@@ -43,7 +43,7 @@ class TrainSettings(RunSettings):
     content_layer: str = setting("block3_conv3", "VGG19 layer of the content loss")
     style_layers: list[str] = setting(DEFAULT_STYLE_LAYERS, "style layers as name:weight")
     content_weight: float = setting(1.0, "alpha, weight of the content loss", min=0.0)
-    style_weight: float = setting(1e-4, "beta, weight of the style loss", min=0.0)
+    style_weight: float = setting(1e-5, "beta, weight of the style loss", min=0.0)
     tv_weight: float = setting(1.0, "gamma, weight of the total variation loss", min=0.0)
     style_size: int = setting(256, "long side of the style image", min=16)
     log_every: int = setting(100, "steps between logs, checkpoints and validation images",
