@@ -66,7 +66,7 @@ def trained_run(photos, asset_images, vgg19_weights, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("fast") / "run"
     settings = TrainSettings(run_dir=str(run_dir), style=str(asset_images / "starry_night.jpg"),
                              content_dir=str(photos), steps=40, log_every=10, image_size=64,
-                             batch_size=2, style_size=128, lr=1e-2, quiet=True)
+                             batch_size=2, style_size=128, lr=2e-3, quiet=True)
     train(settings)
     return run_dir
 
@@ -151,3 +151,18 @@ def test_dream_bad_input(cli, tmp_path, vgg19_weights, args, fragment):
                  "--output", str(tmp_path / "out.png"))
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_resume_continues_from_the_last_checkpoint(trained_run, photos, asset_images):
+    from dataclasses import replace
+
+    from nst.fast import TrainSettings, train
+
+    config = json.loads((trained_run / "config.json").read_text())["settings"]
+    settings = replace(TrainSettings(**config), steps=60, resume=True)
+    train(settings)
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["steps"] == 60
+    assert len(metrics["history"]["loss"]) == 2  # only the two chunks after checkpoint 4
+    index = (trained_run / "checkpoints" / "checkpoint").read_text()
+    assert "ckpt-6" in index
