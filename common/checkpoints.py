@@ -18,6 +18,18 @@ import tensorflow as tf
 from common.errors import UserError
 
 
+def save_model(model: keras.Model, path: str | os.PathLike) -> None:
+    """Save a model in the native .keras format, atomically.
+
+    Keras wants the .keras suffix, so the temporary file beside `path` keeps it; a kill
+    mid-save leaves the previous file intact.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
 class Checkpointer:
     """Save and restore any trackable objects (models, optimizers, variables, generators).
 

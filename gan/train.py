@@ -11,7 +11,6 @@ progress.png), step curves (curves.png, outputs.png) and metrics.json.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
-from common.classifier import FeatureClassifier, classifier_for_training
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
+from common.classifier import classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import DATASETS, load_splits, make_dataset
 from common.distribute import STRATEGIES, get_strategy
@@ -98,13 +97,6 @@ def make_training_data(images: np.ndarray, settings: Settings) -> tf.data.Datase
         return tf.reshape(from_unit_range(images, settings.output_activation), (batch, k, *IMAGE_SHAPE))
 
     return dataset.map(stack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def save_generator(generator: keras.Model, path: Path) -> None:
-    """Write generator.keras atomically (Keras wants the suffix, so the temp file keeps it)."""
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    generator.save(temporary)
-    os.replace(temporary, path)
 
 
 def write_gif(frames: list[Path], path: Path) -> None:
@@ -205,7 +197,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         save_image(frames / f"epoch_{epoch + 1:03d}.png", image_grid(samples, 8))
         write_gif(sorted(frames.glob("epoch_*.png")), self.run_dir / "samples.gif")
         write_progress(sorted(frames.glob("epoch_*.png")), self.run_dir / "progress.png")
-        save_generator(generator, self.run_dir / GENERATOR_FILE)
+        save_model(generator, self.run_dir / GENERATOR_FILE)
         self.metrics["epochs"] = epoch + 1
         self.metrics["train_seconds"] += seconds
         write_metrics(self.run_dir, self.metrics)
@@ -227,11 +219,6 @@ def previous_metrics(run_dir: Path, epochs_done: int) -> dict[str, Any] | None:
     return metrics
 
 
-def quality_classifier(settings: Settings) -> FeatureClassifier | None:
-    """The cached classifier that scores samples; None, with a notice, when off or not cached."""
-    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
-
-
 def build(settings: Settings) -> GAN:
     """The generator, discriminator and their optimizers, compiled into a `GAN`."""
     generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation)
@@ -250,7 +237,7 @@ def train(settings: Settings) -> Path:
     if settings.batch_size * settings.k > len(images):
         raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
                         f"{len(images)} training images")
-    classifier = quality_classifier(settings)
+    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
     if settings.resume:
         run_dir = run_dir_for(MODEL_NAME, settings)
         load_run_config(run_dir, MODEL_NAME)

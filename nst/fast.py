@@ -191,7 +191,7 @@ def train(settings: TrainSettings) -> Path:
 
     import keras
 
-    from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+    from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
     from common.tensorboard import EpochScalars, TensorBoardLogger
     from nst.model import feature_extractor, load_vgg19
 
@@ -234,7 +234,7 @@ def train(settings: TrainSettings) -> Path:
     logger.close()
     if stop.bad_batch is not None:
         raise UserError(stop.message(checkpointer), exit_code=1)
-    trainer.transform.save(run_dir / "model.keras")
+    save_model(trainer.transform, run_dir / "model.keras")
     write_metrics(run_dir, {"steps": chunks * settings.log_every, "train_seconds": seconds,
                             "final": {k: v[-1] for k, v in history.history.items()},
                             "history": history.history, "model": str(run_dir / "model.keras")})

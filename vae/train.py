@@ -13,7 +13,6 @@ config.json, metrics.json, history.json, model.keras, checkpoints/, tensorboard/
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
 from common.classifier import classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import BINARIZATIONS, DATASETS, binarize_static, load_splits, make_dataset
@@ -284,9 +283,7 @@ def _train(settings: Settings) -> Path:
         raise UserError(stop.message(checkpointer), exit_code=1)
 
     # The final model first: a kill during the long NLL estimate must not lose it.
-    temporary = run_dir / f".{MODEL_FILE}.tmp.keras"
-    model.save(temporary)
-    os.replace(temporary, run_dir / MODEL_FILE)
+    save_model(model, run_dir / MODEL_FILE)
     write_figures(model, run_dir, test_images, splits.y_test, history.history)
 
     test = model.evaluate(test_data, return_dict=True, verbose=0)
