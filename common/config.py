@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 import types
@@ -33,7 +34,8 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
     """A dataclass field with the metadata `parse_settings` needs.
 
     `min`/`max` are inclusive bounds; `positive` means strictly greater than zero.
-    Lists (`list[float]`) take one or more values after the flag.
+    Lists (`list[float]`) take one or more values after the flag. A `dict` (or a list of
+    them) is a JSON object: from a `--config` file, or written as JSON after the flag.
     """
     meta = {"help": help, "choices": choices, "min": min, "max": max, "positive": positive,
             "flag": flag}
@@ -63,8 +65,9 @@ def _base_type(annotation: Any) -> tuple[type, bool, bool]:
         annotation = args[0]
         origin = typing.get_origin(annotation)
     if origin in (list, tuple):
-        return typing.get_args(annotation)[0], True, optional
-    return annotation, False, optional
+        element = typing.get_args(annotation)[0]
+        return typing.get_origin(element) or element, True, optional  # dict[str, Any] → dict
+    return origin or annotation, False, optional
 
 
 def _flag(field: dataclasses.Field) -> str:
@@ -94,6 +97,15 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if not math.isfinite(number):
             raise UserError(f"{name}: must be a finite number, got {value!r}")
         return number
+    if kind is dict:
+        if isinstance(value, str):  # from the command line
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise UserError(f"{name}: expected a JSON object, got {value!r}") from None
+        if not isinstance(value, dict):
+            raise UserError(f"{name}: expected a JSON object, got {value!r}")
+        return value
     if not isinstance(value, str):
         raise UserError(f"{name}: expected a string, got {value!r}")
     return value

@@ -22,6 +22,7 @@ class Demo(RunSettings):
     rate: float = setting(1.0, "learning rate", positive=True)
     init: str | None = setting(None, "init image")
     preserve_color: bool = setting(False, "keep the content's colours")
+    models: list[dict] = setting([{"model": "vae"}], "model specs as JSON objects")
 
     def validate(self) -> None:
         if sum(self.blend) == 0:
@@ -57,6 +58,21 @@ def test_invalid_values_are_rejected_before_work(argv, fragment):
     with pytest.raises(UserError) as info:
         parse(*argv)
     assert fragment in str(info.value)
+
+
+def test_json_object_settings_from_a_file_or_the_command_line(tmp_path):
+    path = tmp_path / "c.json"
+    write_json(path, {"models": [{"model": "gan", "args": ["--k", "2"]}, {"model": "vae"}]})
+    assert parse("--config", str(path)).models == [{"model": "gan", "args": ["--k", "2"]},
+                                                   {"model": "vae"}]
+    assert parse("--models", '{"model": "gan"}').models == [{"model": "gan"}]
+    for argv, fragment in [(["--models", "{model: gan}"], "--models: expected a JSON object"),
+                           (["--models", "[1]"], "--models: expected a JSON object")]:
+        with pytest.raises(UserError, match=fragment):
+            parse(*argv)
+    write_json(path, {"models": ["gan"]})
+    with pytest.raises(UserError, match="--models: expected a JSON object, got 'gan'"):
+        parse("--config", str(path))
 
 
 def test_config_file_loads_and_flags_override(tmp_path):
