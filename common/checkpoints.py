@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,29 @@ class StopOnNaN(keras.callbacks.Callback):
         where = f"loss became non-finite in epoch {self.epoch + 1}, batch {self.bad_batch}"
         kept = checkpointer.latest if checkpointer is not None else None
         return f"{where}; stopped. Last good checkpoint: {kept or 'none'}"
+
+
+class StopAfterTime(keras.callbacks.Callback):
+    """Stop training once `seconds` have been spent in training steps (an equal-time budget).
+
+    Only the time between a batch's start and end counts (input pipeline and update
+    included), not the evaluation and saving between epochs, so models with different
+    per-epoch extras get the same training time. The epoch it stops in ends early and is
+    saved like any other.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.spent = 0.0
+        self.reached = False
+        self._batch_start = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.spent += time.perf_counter() - self._batch_start
+        if self.spent >= self.seconds:
+            self.reached = True
+            self.model.stop_training = True

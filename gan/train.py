@@ -22,7 +22,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
+from common.checkpoints import (Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN,
+                                save_model)
 from common.classifier import classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import DATASETS, load_splits, make_dataset
@@ -60,6 +61,10 @@ class Settings(RunSettings):
     batch_size: int = setting(64, "images per minibatch (each of the k D steps gets its own)", positive=True)
     epochs: int = setting(30, "passes over the training set, counted in discriminator minibatches",
                           positive=True)
+    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
+                                        "training steps (an equal-time budget; evaluation between "
+                                        "epochs not counted; --epochs is then the upper limit; a "
+                                        "resumed run gets a new budget)", positive=True)
     steps_per_epoch: int | None = setting(None, "cap on generator steps per epoch (default: a full pass)",
                                           positive=True)
     lr_d: float = setting(2e-4, "discriminator learning rate (Adam)", positive=True, max=1.0)
@@ -277,7 +282,8 @@ def train(settings: Settings) -> Path:
     quality = None if classifier is None else SampleQuality(
         lambda n: sample_images(model.generator, n, seed=settings.seed), classifier, logger,
         every=settings.eval_every, n=settings.eval_samples)
-    callbacks = [stop, *([quality] if quality else []),
+    budget = StopAfterTime(60 * settings.max_minutes) if settings.max_minutes else None
+    callbacks = [stop, *([budget] if budget else []), *([quality] if quality else []),
                  TrainingMonitor(run_dir, logger, settings, fixed_noise, metrics, quality),
                  CheckpointEveryEpoch(checkpointer)]
     model.fit(make_training_data(images, settings), epochs=settings.epochs,
@@ -286,6 +292,9 @@ def train(settings: Settings) -> Path:
     logger.close()
     if stop.bad_batch is not None:
         raise UserError(stop.message(checkpointer))
+    if budget and budget.reached:  # the run is finished although it has fewer than --epochs
+        metrics["time_budget_reached"] = True
+        write_metrics(run_dir, metrics)
     if not settings.quiet:
         print(f"{run_dir}: {metrics['epochs']} epochs, {metrics['train_seconds']:.0f} s; "
               f"samples in {run_dir / 'samples.gif'}")

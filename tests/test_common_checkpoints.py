@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
 from common.errors import UserError
 from tests.conftest import ROOT
 
@@ -82,6 +82,39 @@ def test_nan_epoch_is_not_checkpointed(tmp_path):
     assert guard.bad_batch is not None
     assert saver.latest is None  # the broken epoch never overwrote a good state
     assert "loss became non-finite in epoch 1" in guard.message(saver)
+
+
+class SlowBatches(keras.callbacks.Callback):
+    """Each batch takes at least `seconds` (as if the model were big), and counts them."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.batches = seconds, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        time.sleep(self.seconds)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def test_time_budget_stops_after_the_batch_that_spends_it(tmp_path):
+    model = tiny_model()
+    model.compile("sgd", "mse")
+    x, y = np.ones((64, 2), np.float32), np.zeros((64, 1), np.float32)
+    model.fit(x, y, batch_size=8, verbose=0)  # trace the train step outside the budget
+    slow, budget = SlowBatches(0.1), StopAfterTime(0.45)
+    saver = Checkpointer(tmp_path, model=model)
+    # The budget first: SlowBatches' sleep then falls inside its batch timing. An epoch has 8
+    # batches; the budget runs out in the 5th (or the 4th if steps take over 12 ms).
+    model.fit(x, y, batch_size=8, epochs=10, verbose=0,
+              callbacks=[budget, slow, CheckpointEveryEpoch(saver)])
+    assert budget.reached and slow.batches in (4, 5) and budget.spent >= 0.45
+    assert budget.spent - 0.1 < 0.45  # it stopped at the first batch past the budget
+    assert saver.epoch == 1  # the cut-short epoch is still saved
+    unlimited = StopAfterTime(60.0)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[unlimited])
+    assert not unlimited.reached and unlimited.spent > 0
 
 
 def _fit(run_dir, *extra, delay="0"):

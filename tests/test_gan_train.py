@@ -106,6 +106,20 @@ def test_nan_stops_and_keeps_the_last_good_state(run, tmp_path, monkeypatch, dat
     assert json.loads((copy / "metrics.json").read_text())["epochs"] == 2
 
 
+def test_time_budget_ends_a_finished_run_early(tmp_path, data_dir):
+    from experiments.compare import epochs_trained, finished_run
+
+    folder = tmp_path / "timed"
+    # 6 ms: spent by the first step (it traces the train step), so training stops after it.
+    train(Settings(run_dir=str(folder), data_dir=data_dir, arch="mlp", epochs=5, steps_per_epoch=40,
+                   batch_size=16, quiet=True, eval=False, max_minutes=1e-4))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["time_budget_reached"] and metrics["epochs"] == 1
+    assert metrics["history"]["g_updates"] == [1]
+    kind, _, finished = finished_run(folder)  # a finished run although epochs < 5
+    assert kind == "gan" and epochs_trained(kind, finished) == 1 / 40
+
+
 def test_resume_after_kill(tmp_path, data_dir):
     folder = tmp_path / "killed"
     args = [sys.executable, "-m", "gan.train", "--run-dir", str(folder), "--arch", "mlp",

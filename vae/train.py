@@ -23,7 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
+from common.checkpoints import (Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN,
+                                save_model)
 from common.classifier import classifier_for_training
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.data import BINARIZATIONS, DATASETS, binarize_static, load_splits, make_dataset
@@ -62,6 +63,10 @@ class Settings(RunSettings):
     kl_warmup: int = setting(0, "epochs over which the KL weight rises linearly from 0 to beta",
                              min=0)
     epochs: int = setting(10, "training epochs", positive=True)
+    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
+                                        "training steps (an equal-time budget; evaluation between "
+                                        "epochs not counted; --epochs is then the upper limit; a "
+                                        "resumed run gets a new budget)", positive=True)
     steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass",
                                           positive=True)
     batch_size: int = setting(100, "examples per batch (over all replicas)", positive=True)
@@ -273,7 +278,9 @@ def _train(settings: Settings) -> Path:
     callbacks = [stop, TestSetEvaluation(settings, test_images, splits.y_test, logger)]
     quality = sample_quality(settings, model, logger)
     callbacks += [quality] if quality else []
-    callbacks += [EpochScalars(logger), history, CheckpointEveryEpoch(checkpointer)]
+    budget = StopAfterTime(60 * settings.max_minutes) if settings.max_minutes else None
+    callbacks += [*([budget] if budget else []), EpochScalars(logger), history,
+                  CheckpointEveryEpoch(checkpointer)]
     verbose = 0 if settings.quiet else (1 if sys.stdout.isatty() else 2)
     model.fit(train_data, validation_data=test_data, epochs=settings.epochs,
               initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch if capped else None,
@@ -301,17 +308,19 @@ def _train(settings: Settings) -> Path:
         "active_units": active_units(encode_means(model, test_images)),
         "likelihood": settings.binarize != "none",
         "train_seconds": history.train_seconds,
-        "epochs": settings.epochs,
+        "epochs": checkpointer.epoch,  # fewer than --epochs when the time budget ran out
+        "time_budget_reached": bool(budget and budget.reached),
         "steps": int(optimizer.iterations.numpy()),
+        "steps_per_epoch": steps_per_epoch,
         "parameters": model.count_params(),
         "history": history.history,
     }
     if quality is not None:
-        metrics["sample_quality"] = {**quality.evaluate(settings.epochs),
+        metrics["sample_quality"] = {**quality.evaluate(checkpointer.epoch),
                                      "samples": quality.n, "history": quality.history}
     write_metrics(run_dir, metrics)
     logger.scalars({k: metrics[k] for k in ("test_nll", "test_elbo", "active_units")},
-                   settings.epochs)
+                   checkpointer.epoch)
     logger.close()
     if not settings.quiet:
         print(f"{run_dir}: test NLL {metrics['test_nll']:.2f} nats (k={settings.nll_k}), "
