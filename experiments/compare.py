@@ -1,16 +1,17 @@
-"""Compare a VAE and a GAN on one dataset with the same metrics, classifier and seed.
+"""Compare VAEs and GANs on one dataset with the same metrics, classifier and seed.
 
     python -m experiments.compare --config experiments/configs/mnist_vae_vs_gan.json --out DIR
-    python -m experiments.compare --runs runs/vae/NAME runs/gan/NAME --out DIR   # finished runs
+    python -m experiments.compare --runs runs/vae/A runs/gan/B ... --out DIR   # finished runs
     python -m experiments.compare --quick --out /tmp/compare          # tiny budget, to try it out
 
-Trains both models for the same number of epochs (unless --runs gives finished run
-folders), samples --samples images from each and scores them, next to real training
-images and two simple baselines, with FID and precision/recall on the project's
-classifier features (not comparable to Inception FID), the classifier score, class
-coverage, the Parzen-window log-likelihood (GAN-paper protocol) and the VAE's test NLL.
-DIR receives report.md, report.html (images inline), metrics.json and PNG figures; the
-trained runs go to --runs-dir (default DIR/runs; `tensorboard --logdir` on it overlays them).
+Trains every model of `models` under one budget (the same epochs, or with --minutes the
+same time in training steps) unless --runs gives finished run folders, samples --samples
+images from each and scores them, next to real training images and two simple baselines,
+with FID and precision/recall on the project's classifier features (not comparable to
+Inception FID), the classifier score, class coverage, the Parzen-window log-likelihood
+(GAN-paper protocol) and the VAE's test NLL. DIR receives report.md, report.html (images
+inline), metrics.json and PNG figures; the trained runs go to --runs-dir (default
+DIR/runs; `tensorboard --logdir` on it overlays them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import base64
 import html
 import importlib
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -38,9 +40,12 @@ from common.plots import image_grid, plt, save_figure
 from common.runs import library_versions, load_run_config
 
 MODELS = ("vae", "gan")
-# Flags of vae.train / gan.train that the comparison sets itself, for both models alike.
-CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--steps-per-epoch", "--seed",
-                    "--run-dir", "--name", "--resume", "--quiet")
+DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
+                  {"name": "GAN", "model": "gan", "args": []}]
+MODEL_KEYS = ("name", "model", "args")
+# Flags of vae.train / gan.train that the comparison sets itself, for every model alike.
+CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--max-minutes", "--steps-per-epoch",
+                    "--seed", "--run-dir", "--name", "--resume", "--quiet")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000}
 QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"], "gan": ["--log-every", "5"]}
@@ -55,24 +60,34 @@ PARZEN_NOTE = ("Parzen-window log-likelihoods (Goodfellow et al. 2014 protocol) 
                "read them beside the other columns, never alone.")
 
 
+def slug(name: str) -> str:
+    """A model's name as a file name: `GAN k=2` → `gan_k_2`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 @dataclass
 class Settings:
     out: str | None = setting(None, "folder for report.md, metrics.json, figures and runs (required)")
-    dataset: str = setting("mnist", "dataset both models are trained and scored on", choices=DATASETS)
+    dataset: str = setting("mnist", "dataset every model is trained and scored on", choices=DATASETS)
     data_dir: str | None = setting(None, "folder holding the dataset (default: $DATA_DIR)")
-    runs: list[str] | None = setting(None, "two finished run folders (a vae.train and a gan.train "
-                                           "run) to compare instead of training")
-    runs_dir: str | None = setting(None, "where the two trained runs go, as vae/ and gan/ "
+    models: list[dict] = setting(DEFAULT_MODELS, "the models to train, each a JSON object "
+                                 "{\"name\": ..., \"model\": \"vae\" or \"gan\", \"args\": "
+                                 "[vae.train / gan.train flags]}")
+    runs: list[str] | None = setting(None, "finished vae.train / gan.train run folders to compare "
+                                           "instead of training; each is named by its folder")
+    runs_dir: str | None = setting(None, "where the trained runs go, one folder per model "
                                          "(default: OUT/runs)")
     epochs: int = setting(10, "training epochs for each model (the matching budget)", positive=True)
-    steps_per_epoch: int | None = setting(None, "cap on steps per epoch for both models",
+    minutes: float | None = setting(None, "equal-time budget instead: each model trains for this "
+                                          "many minutes of training steps (--epochs is then the "
+                                          "upper limit)", positive=True)
+    steps_per_epoch: int | None = setting(None, "cap on steps per epoch for every model",
                                           positive=True)
-    vae_args: list[str] = setting([], "extra vae.train flags, e.g. [\"--latent-dim\", \"20\"]")
-    gan_args: list[str] = setting([], "extra gan.train flags, e.g. [\"--k\", \"2\"]")
     samples: int = setting(10000, "images sampled from each model and scored", min=10)
     parzen_validation: int = setting(1000, "validation images for choosing the Parzen σ", min=2)
     parzen_test: int = setting(10000, "test images for the Parzen log-likelihood", min=2)
     seed: int = setting(0, "seed for training, sampling and baselines", min=0)
+    title: str | None = setting(None, "the report's title (default: the models' names joined by vs)")
     quick: bool = setting(False, "tiny budget for trying the pipeline: "
                                  + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     overwrite: bool = setting(False, "replace the results of an earlier comparison in --out")
@@ -80,18 +95,38 @@ class Settings:
     def validate(self) -> None:
         if not self.out:
             raise UserError("--out: say where the report goes")
-        if self.runs is not None and len(self.runs) != 2:
-            raise UserError(f"--runs: expected two run folders (a vae and a gan run), got {len(self.runs)}")
-        for name in ("vae_args", "gan_args"):
-            for flag in getattr(self, name):
-                if flag.split("=")[0] in CONTROLLED_FLAGS:
-                    raise UserError(f"{name}: {flag} is set by the comparison for both models; "
-                                    "use its own setting instead")
+        self.models = [self._model_spec(index, spec) for index, spec in enumerate(self.models)]
+        names = [slug(spec["name"]) for spec in self.models]
+        if len(set(names)) < len(names):
+            raise UserError(f"--models: names must differ (as file names: {', '.join(names)})")
         if self.quick:
             for name, value in QUICK.items():
                 setattr(self, name, value)
-            self.vae_args = [*self.vae_args, *QUICK_FLAGS["vae"]]
-            self.gan_args = [*self.gan_args, *QUICK_FLAGS["gan"]]
+            self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]]}
+                           for spec in self.models]
+
+    def _model_spec(self, index: int, spec: dict) -> dict:
+        """One entry of `models`, checked, with its default name filled in."""
+        where = f"--models[{index}]"
+        unknown = sorted(set(spec) - set(MODEL_KEYS))
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                            f"(expected {', '.join(MODEL_KEYS)})")
+        kind = spec.get("model")
+        if kind not in MODELS:
+            raise UserError(f"{where}: \"model\" must be one of {', '.join(MODELS)}, got {kind!r}")
+        args = spec.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+            raise UserError(f"{where}: \"args\" must be a list of strings, got {args!r}")
+        for flag in args:
+            if flag.split("=")[0] in CONTROLLED_FLAGS:
+                raise UserError(f"{where}: {flag} is set by the comparison for every model; "
+                                "use its own setting instead")
+        same_kind = sum(other.get("model") == kind for other in self.models)
+        name = spec.get("name") or (kind.upper() if same_kind == 1 else f"{kind.upper()} {index + 1}")
+        if not isinstance(name, str) or not slug(name):
+            raise UserError(f"{where}: \"name\" must be a non-empty string, got {name!r}")
+        return {"name": name, "model": kind, "args": args}
 
 
 @dataclass
@@ -99,19 +134,23 @@ class Model:
     """A trained model as the comparison sees it."""
 
     name: str
+    kind: str                                        # "vae" or "gan"
+    run_dir: Path
     sample: Callable[[int, int], np.ndarray]          # (n, seed) → (n, 28, 28) in [0, 1]
     interpolations: Callable[[int], np.ndarray]      # rows → (rows·10, 28, 28)
     info: dict[str, Any]                             # parameters, time, epochs, NLL, settings
 
 
-# --- the two models -------------------------------------------------------------------
+# --- the models ----------------------------------------------------------------------
 
-def trainer_settings(kind: str, settings: Settings, run_dir: Path) -> Any:
-    """vae.train / gan.train settings: the shared budget and seed plus the per-model flags."""
+def trainer_settings(spec: dict, settings: Settings, run_dir: Path) -> Any:
+    """vae.train / gan.train settings: the shared budget and seed plus the model's own flags."""
+    kind = spec["model"]
     module = importlib.import_module(f"{kind}.train")
-    extra = settings.vae_args if kind == "vae" else settings.gan_args
-    flags = [*extra, "--dataset", settings.dataset, "--epochs", str(settings.epochs),
+    flags = [*spec["args"], "--dataset", settings.dataset, "--epochs", str(settings.epochs),
              "--seed", str(settings.seed), "--run-dir", str(run_dir), "--quiet"]
+    if settings.minutes:
+        flags += ["--max-minutes", str(settings.minutes)]
     if settings.data_dir:
         flags += ["--data-dir", settings.data_dir]
     if settings.steps_per_epoch:
@@ -119,7 +158,7 @@ def trainer_settings(kind: str, settings: Settings, run_dir: Path) -> Any:
     try:
         return parse_settings(module.Settings, flags, f"{kind}.train")
     except UserError as error:
-        raise UserError(f"{kind}_args: {error}") from None
+        raise UserError(f"{spec['name']}: {error}") from None
 
 
 def finished_run(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -133,19 +172,29 @@ def finished_run(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise UserError(f"{path}: not a finished run (no metrics.json)")
     metrics = read_json(metrics_path, "metrics file")
     epochs = config["settings"].get("epochs")
-    finished = "test_nll" in metrics if kind == "vae" else metrics.get("epochs") == epochs
+    finished = ("test_nll" in metrics if kind == "vae" else
+                metrics.get("epochs") == epochs or metrics.get("time_budget_reached", False))
     if not finished:
         raise UserError(f"{path}: not a finished {kind} run (training stopped before "
                         f"epoch {epochs})")
     return kind, config, metrics
 
 
-def load_model(kind: str, run_dir: Path) -> Model:
+def epochs_trained(kind: str, metrics: dict[str, Any]) -> float:
+    """Epochs as passes over the data: a fraction when a time budget stopped an epoch early."""
+    steps = metrics.get("steps") if kind == "vae" else \
+        (metrics.get("history", {}).get("g_updates") or [None])[-1]
+    if metrics.get("time_budget_reached") and steps and metrics.get("steps_per_epoch"):
+        return steps / metrics["steps_per_epoch"]
+    return metrics["epochs"]
+
+
+def load_model(name: str, run_dir: Path) -> Model:
     """The run's model wrapped for sampling, with the numbers the report needs."""
-    _, config, metrics = finished_run(run_dir)
+    kind, config, metrics = finished_run(run_dir)
     settings = config["settings"]
-    info = {"epochs": settings["epochs"], "train_seconds": metrics.get("train_seconds"),
-            "settings": settings}
+    info = {"model": kind, "epochs": epochs_trained(kind, metrics),
+            "train_seconds": metrics.get("train_seconds"), "settings": settings}
     if kind == "vae":
         from vae.sample import decode, load_vae, sample_images, slerp
 
@@ -160,7 +209,8 @@ def load_model(kind: str, run_dir: Path) -> Model:
             t = np.linspace(0.0, 1.0, 10, dtype=np.float32)
             return np.concatenate([decode(vae, slerp(a, b, t).astype(np.float32)) for a, b in z])
 
-        return Model("VAE", lambda n, seed: sample_images(vae, n, seed), interpolations, info)
+        return Model(name, kind, run_dir, lambda n, seed: sample_images(vae, n, seed),
+                     interpolations, info)
     from gan.sample import interpolate, load_generator, sample_images
 
     generator = load_generator(run_dir)
@@ -171,7 +221,8 @@ def load_model(kind: str, run_dir: Path) -> Model:
     def gan_interpolations(rows: int) -> np.ndarray:
         return np.concatenate([interpolate(generator, 10, seed=1 + row) for row in range(rows)])
 
-    return Model("GAN", lambda n, seed: sample_images(generator, n, seed), gan_interpolations, info)
+    return Model(name, kind, run_dir, lambda n, seed: sample_images(generator, n, seed),
+                 gan_interpolations, info)
 
 
 def runs_root(settings: Settings) -> Path:
@@ -179,28 +230,32 @@ def runs_root(settings: Settings) -> Path:
 
 
 def obtain_runs(settings: Settings) -> dict[str, Path]:
-    """{kind: run folder}: the given finished runs, or two fresh runs under --runs-dir."""
+    """{model name: run folder}: the given finished runs, or fresh runs under --runs-dir."""
     if settings.runs:
-        found = {}
+        found: dict[str, Path] = {}
         for path in map(Path, settings.runs):
-            kind, config, _ = finished_run(path)
-            if kind in found:
-                raise UserError(f"--runs: both folders are {kind} runs; give one vae and one gan run")
+            _, config, _ = finished_run(path)
             dataset = config["settings"].get("dataset")
             if dataset != settings.dataset:
                 raise UserError(f"{path}: was trained on {dataset}, not {settings.dataset} (--dataset)")
-            found[kind] = path
+            if path.resolve().name in found:
+                raise UserError(f"--runs: two folders are named {path.resolve().name}; "
+                                "each run is named by its folder")
+            found[path.resolve().name] = path
         return found
     root = runs_root(settings)
-    planned = {kind: trainer_settings(kind, settings, root / kind)
-               for kind in MODELS}  # every flag checked before the first model trains
-    for kind in MODELS:
-        if (root / kind).exists():  # an earlier comparison's run (checked, and --overwrite given)
-            shutil.rmtree(root / kind)
-    for kind, run_settings in planned.items():
-        print(f"training the {kind.upper()} for {settings.epochs} epoch(s) into {root / kind}", flush=True)
-        importlib.import_module(f"{kind}.train").train(run_settings)
-    return {kind: root / kind for kind in MODELS}
+    planned = {spec["name"]: trainer_settings(spec, settings, root / slug(spec["name"]))
+               for spec in settings.models}  # every flag checked before the first model trains
+    for spec in settings.models:
+        if (root / slug(spec["name"])).exists():  # an earlier comparison's run (checked in check_out)
+            shutil.rmtree(root / slug(spec["name"]))
+    budget = f"{settings.minutes:g} min of training steps" if settings.minutes else \
+        f"{settings.epochs} epoch(s)"
+    for spec in settings.models:
+        name = spec["name"]
+        print(f"training {name} ({spec['model']}) for {budget} into {root / slug(name)}", flush=True)
+        importlib.import_module(f"{spec['model']}.train").train(planned[name])
+    return {spec["name"]: root / slug(spec["name"]) for spec in settings.models}
 
 
 # --- scoring --------------------------------------------------------------------------
@@ -235,13 +290,17 @@ def score(images: np.ndarray, classifier: FeatureClassifier, reference_features:
 
 # --- figures --------------------------------------------------------------------------
 
-def grid_panels(path: Path, panels: dict[str, np.ndarray], columns: int = 8) -> None:
-    """Image grids side by side, each titled."""
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.7))
-    for ax, (title, images) in zip(np.atleast_1d(axes), panels.items()):
+def grid_panels(path: Path, panels: dict[str, np.ndarray], columns: int = 8,
+                per_row: int = 5) -> None:
+    """Image grids side by side, each titled, `per_row` to a row."""
+    rows = -(-len(panels) // per_row)
+    figure, axes = plt.subplots(rows, min(per_row, len(panels)), squeeze=False,
+                                figsize=(2.4 * min(per_row, len(panels)), 2.7 * rows))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (title, images) in zip(axes.ravel(), panels.items()):
         ax.imshow(image_grid(images[:columns * columns], columns)[..., 0], cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
-        ax.axis("off")
     save_figure(figure, path, dpi=100)
 
 
@@ -272,20 +331,27 @@ def interpolation_panel(path: Path, models: list[Model], rows: int = 4) -> None:
     save_figure(figure, path, dpi=100)
 
 
-def training_curves(path: Path, runs: dict[str, Path]) -> None:
-    """VAE: −ELBO per epoch; GAN: D and G losses per generator step."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    vae_history = read_json(runs["vae"] / "metrics.json", "metrics file").get("history", {})
-    for key, label in (("train_elbo", "train"), ("test_elbo", "test")):
-        if vae_history.get(key):
-            left.plot(vae_history["epoch"], [-v for v in vae_history[key]], marker="o", label=label)
-    left.set(title="VAE: −ELBO (nats per image)", xlabel="epoch")
-    steps = read_json(runs["gan"] / "metrics.json", "metrics file").get("steps", {})
-    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
-        if steps.get(key):
-            right.plot(steps["step"], steps[key], label=label)
-    right.set(title="GAN: losses", xlabel="generator step")
-    for ax in (left, right):
+def training_curves(path: Path, models: list[Model], per_row: int = 3) -> None:
+    """One panel per model: a VAE's −ELBO per epoch, a GAN's D and G losses per generator step."""
+    rows = -(-len(models) // per_row)
+    columns = min(per_row, len(models))
+    figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(5 * columns, 3.5 * rows))
+    for ax in axes.ravel()[len(models):]:
+        ax.axis("off")
+    for ax, model in zip(axes.ravel(), models):
+        metrics = read_json(model.run_dir / "metrics.json", "metrics file")
+        if model.kind == "vae":
+            history = metrics.get("history", {})
+            for key, label in (("train_elbo", "train"), ("test_elbo", "test")):
+                if history.get(key):
+                    ax.plot(history["epoch"], [-v for v in history[key]], marker="o", label=label)
+            ax.set(title=f"{model.name}: −ELBO (nats per image)", xlabel="epoch")
+        else:
+            steps = metrics.get("steps", {})
+            for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
+                if steps.get(key):
+                    ax.plot(steps["step"], steps[key], label=label)
+            ax.set(title=f"{model.name}: losses", xlabel="generator step")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
@@ -296,6 +362,12 @@ def training_curves(path: Path, runs: dict[str, Path]) -> None:
 
 COLUMNS = ("FID ↓", "classifier score ↑", "classes covered", "precision ↑", "recall ↑",
            "Parzen LL (nats) ↑", "test NLL (nats) ↓", "generator params", "train time", "epochs")
+
+
+def epochs_text(epochs: float | None) -> str:
+    if epochs is None:
+        return "–"
+    return f"{epochs:g}" if float(epochs).is_integer() else f"{epochs:.2f}"
 
 
 def table_rows(rows: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -313,7 +385,7 @@ def table_rows(rows: dict[str, dict[str, Any]]) -> list[list[str]]:
                     "–" if nll is None else f"{nll:.2f} (k={row.get('nll_k')})",
                     "–" if row.get("generator_parameters") is None else f"{row['generator_parameters']:,}",
                     "–" if seconds is None else f"{seconds / 60:.1f} min",
-                    str(row.get("epochs", "–"))])
+                    epochs_text(row.get("epochs"))])
     return out
 
 
@@ -323,10 +395,10 @@ def markdown_table(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def markdown_report(results: dict[str, Any], figures: list[tuple[str, str]]) -> str:
-    lines = [f"# {results['dataset']}: VAE vs GAN", "",
+    lines = [f"# {results['title']}", "",
              f"{results['samples']:,} samples per row, scored against the {results['reference_size']:,} "
              f"test images; seed {results['seed']}; classifier test accuracy "
-             f"{100 * results['classifier_test_accuracy']:.2f} %.", "",
+             f"{100 * results['classifier_test_accuracy']:.2f} %. Budget: {results['budget']}.", "",
              *markdown_table(results["rows"])]
     lines += ["", f"- {FID_NOTE}", f"- {PRECISION_NOTE}", f"- {PARZEN_NOTE}",
               "- Real training images are scored like a model's samples: the best a model that "
@@ -350,11 +422,13 @@ def html_report(results: dict[str, Any], figures: list[tuple[str, str]], out: Pa
         f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' src='data:image/png;base64,"
         f"{base64.b64encode((out / name).read_bytes()).decode()}'>" for caption, name in figures)
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in (FID_NOTE, PRECISION_NOTE, PARZEN_NOTE))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{results['dataset']}: VAE vs GAN"
+    title = html.escape(results["title"])
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}"
             "</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
             "text-align:right}img{max-width:100%}</style></head><body>"
-            f"<h1>{results['dataset']}: VAE vs GAN</h1><table><tr>{head}</tr>{body}</table>"
+            f"<h1>{title}</h1><p>Budget: {html.escape(results['budget'])}.</p>"
+            f"<table><tr>{head}</tr>{body}</table>"
             f"<ul>{notes}</ul>{images}<h2>Settings</h2><pre>{html.escape(results['settings_json'])}"
             f"</pre><p>{html.escape(str(results['versions']))}</p></body></html>")
 
@@ -362,7 +436,7 @@ def html_report(results: dict[str, Any], figures: list[tuple[str, str]], out: Pa
 # --- main -----------------------------------------------------------------------------
 
 OUTPUTS = ("report.md", "report.html", "metrics.json", "samples.png", "interpolations.png",
-           "curves.png", "neighbours_vae.png", "neighbours_gan.png")
+           "curves.png")
 
 
 def check_out(settings: Settings) -> None:
@@ -371,14 +445,14 @@ def check_out(settings: Settings) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} is a file, not a folder")
     existing = [str(out / name) for name in OUTPUTS if (out / name).exists()]
-    if not settings.runs:
-        existing += [str(runs_root(settings) / kind) for kind in MODELS
-                     if (runs_root(settings) / kind).exists()]
+    existing += sorted(map(str, out.glob("neighbours_*.png")))
+    folders = {} if settings.runs else {runs_root(settings) / slug(spec["name"]): spec["model"]
+                                        for spec in settings.models}
+    existing += [str(folder) for folder in folders if folder.exists()]
     if existing and not settings.overwrite:
         raise UserError(f"--out: an earlier comparison is in the way ({', '.join(existing)}); "
                         "use --overwrite to replace it")
-    for kind in MODELS if not settings.runs else ():
-        folder = runs_root(settings) / kind
+    for folder, kind in folders.items():
         if folder.exists():
             load_run_config(folder, kind)  # never delete a folder that is not a run of this model
 
@@ -391,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     classifier = load_classifier(settings.dataset, settings.data_dir)
     splits = load_splits(settings.dataset, settings.data_dir)
     runs = obtain_runs(settings)
-    models = [load_model(kind, runs[kind]) for kind in MODELS]
+    models = [load_model(name, path) for name, path in runs.items()]
 
     rng = np.random.default_rng(settings.seed)
     n = settings.samples
@@ -412,22 +486,31 @@ def main(argv: list[str] | None = None) -> None:
         rows[model.name].update({k: v for k, v in model.info.items() if k != "settings"})
 
     figures = [("Samples", "samples.png"),
-               ("Nearest training neighbours of VAE samples (memorisation check)", "neighbours_vae.png"),
-               ("Nearest training neighbours of GAN samples (memorisation check)", "neighbours_gan.png"),
+               *((f"Nearest training neighbours of {model.name} samples (memorisation check)",
+                  f"neighbours_{slug(model.name)}.png") for model in models),
                ("Latent interpolations", "interpolations.png"), ("Training curves", "curves.png")]
     out.mkdir(parents=True, exist_ok=True)
-    grid_panels(out / "samples.png", {f"{name} (FID {rows[name]['fid']:.1f})" if name in ("VAE", "GAN")
+    for stale in out.glob("neighbours_*.png"):  # an overwritten comparison's other models
+        stale.unlink()
+    model_names = {model.name for model in models}
+    grid_panels(out / "samples.png", {f"{name} (FID {rows[name]['fid']:.1f})" if name in model_names
                                       else name.split(" (")[0]: images for name, images in samples.items()})
     for model in models:
-        nearest_neighbours(out / f"neighbours_{model.name.lower()}.png", model.name,
+        nearest_neighbours(out / f"neighbours_{slug(model.name)}.png", model.name,
                            samples[model.name][:8], splits.x_train[..., 0])
     interpolation_panel(out / "interpolations.png", models)
-    training_curves(out / "curves.png", runs)
+    training_curves(out / "curves.png", models)
 
+    budget = (f"{settings.minutes:g} minutes of training steps per model (at most {settings.epochs} "
+              "epochs)" if settings.minutes else f"{settings.epochs} epoch(s) per model")
+    if settings.runs:
+        budget = "finished runs given with --runs (see the epochs and train time columns)"
     results = {
-        "dataset": settings.dataset, "samples": n, "reference_size": len(test), "seed": settings.seed,
+        "title": settings.title or f"{settings.dataset}: " + " vs ".join(model.name for model in models),
+        "dataset": settings.dataset, "budget": budget, "samples": n, "reference_size": len(test),
+        "seed": settings.seed,
         "classifier_test_accuracy": classifier.accuracy(splits.x_test, splits.y_test),
-        "rows": rows, "runs": {kind: str(path) for kind, path in runs.items()},
+        "rows": rows, "runs": {name: str(path) for name, path in runs.items()},
         "model_settings": {model.name: model.info["settings"] for model in models},
         "settings": settings_dict(settings), "versions": library_versions(),
         "notes": [FID_NOTE, PRECISION_NOTE, PARZEN_NOTE], "seconds": time.perf_counter() - started,
