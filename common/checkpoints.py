@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
@@ -58,21 +58,42 @@ class Checkpointer:
         self.epoch_variable.assign(epoch)
         return self.manager.save(checkpoint_number=epoch)
 
-    def restore(self) -> bool:
-        """Restore the latest checkpoint, if any; a mismatching one raises `UserError`.
+    def candidates(self) -> list[str]:
+        """Every checkpoint in the folder, newest first, found from the files themselves so
+        that a damaged index file (`checkpoint`) hides none of them."""
+        numbered = []
+        for index in self.directory.glob("ckpt-*.index"):
+            number = index.stem.split("-")[-1]
+            if number.isdigit():
+                numbered.append((int(number), str(index.with_suffix(""))))
+        return [path for _, path in sorted(numbered, reverse=True)]
 
-        Optimizers must be built (`optimizer.build(variables)`) before this so that their
-        slots are restored immediately rather than deferred.
+    def restore(self) -> bool:
+        """Restore the newest checkpoint that loads; False when there is none.
+
+        A damaged newest checkpoint (truncated or partly copied files) is passed over with
+        a one-line warning for the next older one. When none loads, `UserError` says why
+        (for one that does not match the model, what does not match). Optimizers must be
+        built (`optimizer.build(variables)`) first, so that their slots are restored at once.
         """
-        latest = self.manager.latest_checkpoint
-        if latest is None:
+        candidates = self.candidates()
+        if not candidates:
             return False
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"{latest}: checkpoint does not match this model ({first})") from None
-        return True
+        failures = []
+        for path in candidates:
+            try:
+                status = self.checkpoint.restore(path)
+                status.expect_partial()  # silences TF's unrestored-value log; the check below stays
+                status.assert_existing_objects_matched()
+            except Exception as error:  # a damaged file raises anything from IndexError up
+                failures.append(f"{Path(path).name}: {first_line(error)}")
+                continue
+            if failures:
+                print(f"warning: newer checkpoint(s) do not restore ({'; '.join(failures)}); "
+                      f"resumed from {Path(path).name}", flush=True)
+            return True
+        raise UserError(f"{self.directory}: no checkpoint restores: each is damaged or does not "
+                        f"match this model ({'; '.join(failures)[:400]})")
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -92,30 +113,32 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Stop training at the first batch whose loss is NaN or infinite.
+    """Stop training at the first batch that logs a NaN or infinite value (any of them).
 
     Unlike `keras.callbacks.TerminateOnNaN` it remembers where, so the program can say
     so in one line and skip writing the final model; the last checkpoint is left intact.
     """
 
-    def __init__(self, monitor: str = "loss"):
+    def __init__(self):
         super().__init__()
-        self.monitor = monitor
         self.bad_batch: int | None = None
+        self.bad_value = ""
         self.epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is not None and not math.isfinite(float(value)):
-            self.bad_batch = batch
-            self.model.diverged = True
-            self.model.stop_training = True
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                self.bad_batch, self.bad_value = batch, name
+                self.model.diverged = True
+                self.model.stop_training = True
+                return
 
     def message(self, checkpointer: Checkpointer | None = None) -> str:
-        where = f"loss became non-finite in epoch {self.epoch + 1}, batch {self.bad_batch}"
+        where = (f"{self.bad_value} became non-finite in epoch {self.epoch + 1}, "
+                 f"batch {self.bad_batch}")
         kept = checkpointer.latest if checkpointer is not None else None
         return f"{where}; stopped. Last good checkpoint: {kept or 'none'}"
 

@@ -35,3 +35,14 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise UserError(f"--strategy: {name!r} is not one of {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run folder: always, except on the non-chief workers
+    of a multi-worker cluster (worker 0 is the chief when TF_CONFIG names no chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0
+                                    and "chief" not in resolver.cluster_spec().as_dict())

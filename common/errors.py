@@ -1,8 +1,9 @@
-"""One-line errors for command-line programs.
+"""One-line errors for command-line programs, and the project's exit codes.
 
-Anything a user can get wrong (a path, a flag, a file) raises `UserError`; the entry
-points run through `run_cli`, which prints the message on one line and exits with
-status 2 instead of showing a traceback.
+Anything a user can get wrong (a path, a flag, a file) raises `UserError`; a run that
+started and then failed (a NaN loss, out of memory) raises `RunFailed`. The entry points
+run through `run_cli`, which prints the message on one line, without a traceback, and
+exits with 2 for bad input, 1 for a failed run (0 for success).
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ class UserError(Exception):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RunFailed(UserError):
+    """A run that could not finish although its input was good (exit status 1)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=1)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:

@@ -25,7 +25,8 @@ class SampleQuality(keras.callbacks.Callback):
     `sample(n)` returns n images (N, 28, 28[, 1]) in [0, 1]. `reference_images` default to
     the test split of the classifier's dataset; their features are computed once. The
     latest values are kept in `self.latest` (and all of them in `self.history`) for the
-    run's metrics.json.
+    run's metrics.json; at the end of an epoch they are also added to Keras' epoch logs as
+    `sample_<name>`, so the run's history records them.
     """
 
     def __init__(self, sample: Callable[[int], np.ndarray], classifier: FeatureClassifier,
@@ -68,5 +69,7 @@ class SampleQuality(keras.callbacks.Callback):
         return values
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.every == 0:
-            self.evaluate(epoch + 1)
+        if (epoch + 1) % self.every == 0 and not getattr(self.model, "diverged", False):
+            values = self.evaluate(epoch + 1)
+            if logs is not None:  # into the epoch logs, so the run's history keeps them
+                logs.update({f"sample_{name}": value for name, value in values.items()})

@@ -54,13 +54,15 @@ def run_dir_for(model: str, settings: RunSettings, root: str | os.PathLike = "ru
     return Path(root) / model / name
 
 
-def create_run(model: str, settings: RunSettings, resume: bool = False) -> Path:
+def create_run(model: str, settings: RunSettings, resume: bool = False,
+               run_dir: str | os.PathLike | None = None) -> Path:
     """Create (or, with `resume`, reopen) the run folder and write config.json.
 
     A new run refuses a folder that already holds a run, so nothing is overwritten by
-    accident; `resume` requires one, made by the same program.
+    accident; `resume` requires one, made by the same program. `run_dir` overrides the
+    folder the settings name.
     """
-    path = run_dir_for(model, settings)
+    path = Path(run_dir) if run_dir is not None else run_dir_for(model, settings)
     config_path = path / CONFIG_FILE
     if resume:
         load_run_config(path, model)

@@ -106,11 +106,12 @@ def test_resume_after_kill_reaches_the_same_step_count(data_dir, tmp_path):
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (path / "metrics.json").exists(), "the run finished before it was killed"
+    killed = json.loads((path / "metrics.json").read_text())
+    assert not killed["finished"], "the run finished before it was killed"
     result = subprocess.run(args + ["--resume", "--lr", "0.0005"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "with learning rate 0.0005" in result.stdout
+    assert "resuming" in result.stdout and "learning rate 0.0005" in result.stdout
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["steps"] == 8 * 5
     assert metrics["history"]["epoch"] == list(range(1, 9))

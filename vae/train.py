@@ -7,14 +7,12 @@
 Every epoch the test split gives the ELBO, its two terms, the active units and (with a
 small k, on a subset) the importance-weighted NLL; at the end the NLL uses k = --nll-k
 (5000, Burda et al. 2015) on the whole test set. Results go to runs/vae/<name>/:
-config.json, metrics.json, history.json, model.keras, checkpoints/, tensorboard/ and PNGs.
+config.json, metrics.json (docs/runs.md), model.keras, checkpoints/, tensorboard/ and PNGs.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,30 +21,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.checkpoints import (Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN,
-                                save_model)
+from common.checkpoints import save_model
 from common.classifier import classifier_for_training
-from common.config import RunSettings, parse_settings, setting, settings_dict
-from common.data import BINARIZATIONS, DATASETS, binarize_static, load_splits, make_dataset
-from common.distribute import STRATEGIES, get_strategy
+from common.config import parse_settings, setting
+from common.data import BINARIZATIONS, DATASETS, Splits, binarize_static, load_splits, make_dataset
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
-from common.files import read_json, write_json
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
-from common.runs import create_run, load_run_config, run_dir_for, set_seed, write_metrics
-from common.tensorboard import EpochScalars, TensorBoardLogger
+from common.tensorboard import TensorBoardLogger
+from common.training import TrainingRun, TrainingSettings
 from vae.model import (ARCHITECTURES, VAE, active_units, build_vae, encode_means,
                        importance_weighted_log_likelihood)
-from vae.sample import (CHECKPOINT_DIR, MODEL_FILE, decode, figure_to_array, latent_scatter,
-                        manifold, reconstruction_grid, sample_images)
+from vae.sample import (MODEL_FILE, decode, figure_to_array, latent_scatter, manifold,
+                        reconstruction_grid, sample_images)
 
-HISTORY_FILE = "history.json"
 TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every run and epoch
 
 
 @dataclass
-class Settings(RunSettings):
+class Settings(TrainingSettings):
     dataset: str = setting("mnist", "dataset", choices=DATASETS)
     data_dir: str | None = setting(None, "folder holding the dataset; unset: $DATA_DIR, "
                                          "else Keras' download")
@@ -62,11 +56,6 @@ class Settings(RunSettings):
     beta: float = setting(1.0, "weight of the KL term in the training loss", min=0.0)
     kl_warmup: int = setting(0, "epochs over which the KL weight rises linearly from 0 to beta",
                              min=0)
-    epochs: int = setting(10, "training epochs", positive=True)
-    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
-                                        "training steps (an equal-time budget; evaluation between "
-                                        "epochs not counted; --epochs is then the upper limit; a "
-                                        "resumed run gets a new budget)", positive=True)
     steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass",
                                           positive=True)
     batch_size: int = setting(100, "examples per batch (over all replicas)", positive=True)
@@ -76,17 +65,9 @@ class Settings(RunSettings):
                                min=0)
     nll_every: int = setting(1, "epochs between NLL estimates during training", positive=True)
     nll_examples: int = setting(1000, "test images for the NLL during training", positive=True)
-    strategy: str = setting("default", "tf.distribute strategy", choices=STRATEGIES)
-    mixed_precision: bool = setting(False, "float16 compute with float32 weights (for GPUs)")
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
-    resume: bool = setting(False, "continue the run in --run-dir/--name from its last checkpoint "
-                                  "(with the settings given now, e.g. a lower --lr)")
-
-    def validate(self) -> None:
-        if self.resume and not (self.run_dir or self.name):
-            raise UserError("--resume: say which run to continue with --run-dir or --name")
 
 
 def binary_test_images(images: np.ndarray, binarize: str) -> np.ndarray:
@@ -138,43 +119,6 @@ class TestSetEvaluation(keras.callbacks.Callback):
                 latent_scatter(means, self.labels, f"test set, epoch {step}")), step, "eval")
 
 
-class HistoryFile(keras.callbacks.Callback):
-    """Per-epoch metrics in history.json (`train_*` / `test_*` lists), kept across --resume.
-
-    `train_seconds` adds up the epochs' wall-clock time (test-set evaluation included).
-
-    Written every epoch before the checkpoint, so after a kill it holds at least the
-    checkpointed epochs; on resume it is cut back to them.
-    """
-
-    def __init__(self, path: Path, epochs_done: int):
-        super().__init__()
-        self.path = path
-        previous = read_json(path, "history") if epochs_done and path.is_file() else {}
-        self.history: dict[str, list] = {key: values[:epochs_done]
-                                         for key, values in previous.get("history", {}).items()}
-        self.train_seconds = float(previous.get("train_seconds", 0.0)) if previous else 0.0
-        self.started = time.perf_counter()
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if getattr(self.model, "diverged", False):
-            return
-        self.train_seconds += time.perf_counter() - self.started
-        row = {"epoch": epoch + 1}
-        for key, value in (logs or {}).items():
-            name = f"test_{key[4:]}" if key.startswith("val_") else f"train_{key}"
-            row[name] = float(value)
-        # Every list has one entry per epoch; None where a metric was not measured
-        # (the NLL every --nll-every epochs).
-        done = len(self.history.get("epoch", []))
-        for key in row.keys() | self.history.keys():
-            self.history.setdefault(key, [None] * done).append(row.get(key))
-        write_json(self.path, {"history": self.history, "train_seconds": self.train_seconds})
-
-
 def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
     """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
     classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
@@ -214,20 +158,9 @@ def write_figures(model: VAE, run_dir: Path, test_images: np.ndarray, test_label
         save_figure(figure, run_dir / "curves.png")
 
 
-def train(settings: Settings) -> Path:
-    """Train (or resume) a VAE as `settings` say; returns the run folder."""
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if settings.mixed_precision else "float32")
-    try:
-        return _train(settings)
-    finally:  # callers from Python get their dtype policy back
-        keras.mixed_precision.set_global_policy(policy)
-
-
-def _train(settings: Settings) -> Path:
-    set_seed(settings.seed, settings.deterministic)
-    strategy = get_strategy(settings.strategy)
+def load_data(settings: Settings) -> tuple[Splits, np.ndarray, tf.data.Dataset, tf.data.Dataset, int]:
+    """(splits, binary test images, training and test datasets, steps per epoch); bad data
+    settings raise `UserError` before anything is written."""
     splits = load_splits(settings.dataset, settings.data_dir)
     if settings.batch_size > len(splits.x_train):
         raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
@@ -238,67 +171,18 @@ def _train(settings: Settings) -> Path:
                               binarize=settings.binarize, seed=settings.seed, repeat=capped)
     test_data = make_dataset(test_images, batch_size=min(1000, len(test_images)))
     steps_per_epoch = settings.steps_per_epoch or math.ceil(len(splits.x_train) / settings.batch_size)
+    return splits, test_images, train_data, test_data, steps_per_epoch
 
-    run_dir = run_dir_for("vae", settings)
-    if settings.resume:
-        load_run_config(run_dir, "vae")
-    elif (run_dir / "config.json").exists():
-        create_run("vae", settings)  # refuses, with the reason
-    with strategy.scope():
-        model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
-                          beta=settings.beta, kl_warmup_steps=settings.kl_warmup * steps_per_epoch,
-                          seed=settings.seed)
-        optimizer = keras.optimizers.Adam(settings.lr)
-        model.compile(optimizer=optimizer)
-        optimizer.build(model.trainable_variables)
-    checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model, optimizer=optimizer)
-    if settings.resume and checkpointer.restore():
-        # The checkpoint holds the old learning rate; the one asked for now wins, which
-        # allows a manual step decay (resume with a lower --lr).
-        optimizer.learning_rate.assign(settings.lr)
-        print(f"resuming {run_dir} after epoch {checkpointer.epoch} "
-              f"(step {int(optimizer.iterations.numpy())}) with learning rate {settings.lr:g}",
-              flush=True)
-    initial_epoch = checkpointer.epoch
-    if initial_epoch > settings.epochs:
-        raise UserError(f"--epochs: the run already has {initial_epoch} epochs; "
-                        "ask for at least that many")
-    create_run("vae", settings, resume=settings.resume)
 
-    if settings.binarize == "none":
-        print("note: --binarize none trains on grey levels; the ELBO and NLL below are "
-              "cross-entropies, not log-likelihoods", flush=True)
-    if settings.mixed_precision and not tf.config.list_logical_devices("GPU"):
-        print("note: --mixed-precision without a GPU is slower, not faster", flush=True)
-    logger = TensorBoardLogger(run_dir)
-    logger.config(settings_dict(settings))
-    logger.hparams(settings_dict(settings), ["test_nll", "test_elbo", "active_units"])
-    stop = StopOnNaN()
-    history = HistoryFile(run_dir / HISTORY_FILE, initial_epoch)
-    callbacks = [stop, TestSetEvaluation(settings, test_images, splits.y_test, logger)]
-    quality = sample_quality(settings, model, logger)
-    callbacks += [quality] if quality else []
-    budget = StopAfterTime(60 * settings.max_minutes) if settings.max_minutes else None
-    callbacks += [*([budget] if budget else []), EpochScalars(logger), history,
-                  CheckpointEveryEpoch(checkpointer)]
-    verbose = 0 if settings.quiet else (1 if sys.stdout.isatty() else 2)
-    model.fit(train_data, validation_data=test_data, epochs=settings.epochs,
-              initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch if capped else None,
-              callbacks=callbacks, verbose=verbose, shuffle=False)
-    if stop.bad_batch is not None:
-        logger.close()
-        raise UserError(stop.message(checkpointer), exit_code=1)
-
-    # The final model first: a kill during the long NLL estimate must not lose it.
-    save_model(model, run_dir / MODEL_FILE)
-    write_figures(model, run_dir, test_images, splits.y_test, history.history)
-
+def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
+                  test_images: np.ndarray) -> dict[str, Any]:
+    """The test-set numbers of the finished model: ELBO terms, IW-NLL with k = --nll-k."""
     test = model.evaluate(test_data, return_dict=True, verbose=0)
     if not settings.quiet:
         print(f"estimating the test NLL with k={settings.nll_k} on {len(test_images)} images",
               flush=True)
     log_likelihood = importance_weighted_log_likelihood(model, test_images, settings.nll_k)
-    metrics = {
+    return {
         "test_nll": -float(np.mean(log_likelihood)),
         "test_nll_standard_error": float(np.std(log_likelihood) / math.sqrt(len(log_likelihood))),
         "nll_k": settings.nll_k,
@@ -307,27 +191,50 @@ def _train(settings: Settings) -> Path:
         "test_kl": float(test["kl"]),
         "active_units": active_units(encode_means(model, test_images)),
         "likelihood": settings.binarize != "none",
-        "train_seconds": history.train_seconds,
-        "epochs": checkpointer.epoch,  # fewer than --epochs when the time budget ran out
-        "time_budget_reached": bool(budget and budget.reached),
-        "steps": int(optimizer.iterations.numpy()),
-        "steps_per_epoch": steps_per_epoch,
-        "parameters": model.count_params(),
-        "history": history.history,
     }
-    if quality is not None:
-        metrics["sample_quality"] = {**quality.evaluate(checkpointer.epoch),
-                                     "samples": quality.n, "history": quality.history}
-    write_metrics(run_dir, metrics)
-    logger.scalars({k: metrics[k] for k in ("test_nll", "test_elbo", "active_units")},
-                   checkpointer.epoch)
-    logger.close()
+
+
+def train(settings: Settings) -> Path:
+    """Train (or resume) a VAE as `settings` say; returns the run folder."""
+    splits, test_images, train_data, test_data, steps_per_epoch = load_data(settings)
+    with TrainingRun("vae", settings) as run:
+        with run.strategy.scope():
+            model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
+                              beta=settings.beta, seed=settings.seed,
+                              kl_warmup_steps=settings.kl_warmup * steps_per_epoch)
+            optimizer = run.optimizer(keras.optimizers.Adam(settings.lr))
+            model.compile(optimizer=optimizer)
+            optimizer.build(model.trainable_variables)
+        run.start({"model": model, "optimizer": optimizer}, steps=optimizer.iterations,
+                  parameters=model.count_params(), sampler_parameters=model.decoder.count_params(),
+                  hparams=["test_nll", "test_elbo", "test_active_units"])
+        # The checkpoint holds the old learning rate; the one asked for now wins, which
+        # allows a manual step decay (resume with a lower --lr).
+        optimizer.learning_rate.assign(settings.lr)
+        if settings.resume:
+            print(f"learning rate {settings.lr:g}", flush=True)
+        if settings.binarize == "none":
+            print("note: --binarize none trains on grey levels; the ELBO and NLL below are "
+                  "cross-entropies, not log-likelihoods", flush=True)
+        quality = sample_quality(settings, model, run.logger)
+        run.fit(model, train_data, steps_per_epoch, validation_data=test_data,
+                callbacks=[TestSetEvaluation(settings, test_images, splits.y_test, run.logger),
+                           *([quality] if quality else [])])
+        # The final model first: a kill during the long NLL estimate must not lose it.
+        save_model(model, run.run_dir / MODEL_FILE)
+        write_figures(model, run.run_dir, test_images, splits.y_test, run.metrics["history"])
+        final = final_metrics(settings, model, test_data, test_images)
+        if quality is not None:
+            final["sample_quality"] = {**quality.evaluate(run.metrics["epochs"]), "samples": quality.n}
+        metrics = run.finish(**final)
+        run.logger.scalars({k: metrics[k] for k in ("test_nll", "test_elbo", "active_units")},
+                           metrics["epochs"], "eval")
     if not settings.quiet:
-        print(f"{run_dir}: test NLL {metrics['test_nll']:.2f} nats (k={settings.nll_k}), "
+        print(f"{run.run_dir}: test NLL {metrics['test_nll']:.2f} nats (k={settings.nll_k}), "
               f"test ELBO {metrics['test_elbo']:.2f}, {metrics['active_units']} active units, "
               f"{metrics['train_seconds'] / 60:.1f} min of training"
               + ("" if metrics["likelihood"] else " (grey targets: not likelihoods)"), flush=True)
-    return run_dir
+    return run.run_dir
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,233 @@
+"""The one trainer skeleton: every training program runs its model through `TrainingRun`.
+
+`vae/train.py`, `gan/train.py` and `nst/fast.py` say only what is particular to their
+model (data, networks, their own callbacks, final numbers). The mechanics are here, in
+the order each trainer calls them:
+
+    with TrainingRun("vae", settings) as run:      # refusals; precision policy; strategy
+        with run.strategy.scope():
+            model = ...; optimizer = run.optimizer(keras.optimizers.Adam(lr))
+        run.start(checkpoint={...}, steps=optimizer.iterations, ...)   # resume, config.json
+        run.fit(model, data, steps_per_epoch, callbacks=[...])         # standard callbacks
+        run.finish(test_nll=...)                                       # final metrics.json
+
+Exit codes (see `common.errors`): 2 for bad input, 1 for a run that failed (a NaN or
+infinite loss, out of memory: the last good checkpoint is kept), 0 for success.
+metrics.json follows the run schema of docs/runs.md (`SCHEMA`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
+from common.config import RunSettings, setting, settings_dict
+from common.distribute import STRATEGIES, get_strategy, is_chief
+from common.errors import RunFailed, UserError
+from common.files import read_json
+from common.runs import CONFIG_FILE, METRICS_FILE, create_run, load_run_config, run_dir_for, \
+    set_seed, write_metrics
+from common.tensorboard import EpochScalars, TensorBoardLogger
+
+SCHEMA = 2
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISION_HELP = ("compute dtype: mixed_* computes in 16 bits with float32 weights (for GPUs; "
+                  "mixed_float16 adds loss scaling)")
+
+
+@dataclass
+class TrainingSettings(RunSettings):
+    """Settings every trainer shares; each trainer's own dataclass extends it."""
+
+    epochs: int = setting(10, "training epochs", positive=True)
+    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
+                                        "training steps (an equal-time budget; evaluation between "
+                                        "epochs not counted; --epochs is then the upper limit; a "
+                                        "resumed run gets a new budget)", positive=True)
+    precision: str = setting("float32", PRECISION_HELP, choices=PRECISIONS)
+    strategy: str = setting("default", "tf.distribute strategy: mirrored (the GPUs, else the "
+                                       "logical CPUs of one machine) or multiworker (TF_CONFIG)",
+                            choices=STRATEGIES)
+    resume: bool = setting(False, "continue the run in --run-dir/--name from its newest "
+                                  "checkpoint that loads (with the settings given now)")
+
+    def validate(self) -> None:
+        if self.resume and not (self.run_dir or self.name):
+            raise UserError("--resume: say which run to continue with --run-dir or --name")
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """metrics.json's `history` (one entry per epoch) and counters, written every epoch.
+
+    Keras' epoch logs are the means of the model's metric trackers: `val_x` goes to
+    `test_x`, `sample_x` (added by `SampleQuality`) stays, anything else becomes `train_x`.
+    Written before the epoch's checkpoint, so after a kill it holds at least the
+    checkpointed epochs; `TrainingRun.start` cuts it back to them on resume.
+    """
+
+    def __init__(self, run: "TrainingRun"):
+        super().__init__()
+        self.run = run
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if getattr(self.model, "diverged", False):
+            return
+        row = {"epoch": epoch + 1, "epoch_seconds": time.perf_counter() - self.started}
+        for key, value in (logs or {}).items():
+            if key.startswith("val_"):
+                key = "test_" + key[4:]
+            elif not key.startswith("sample_"):
+                key = "train_" + key
+            row[key] = float(value)
+        history = self.run.metrics["history"]
+        done = len(history.get("epoch", []))
+        for key in row.keys() | history.keys():  # None where a value was not measured
+            history.setdefault(key, [None] * done).append(row.get(key))
+        self.run.record_progress(epochs=epoch + 1)
+
+
+def _cut_history(metrics: dict[str, Any], epochs: int, steps: int) -> dict[str, Any]:
+    """An interrupted run's metrics cut back to what its checkpoint holds."""
+    metrics["history"] = {key: values[:epochs] for key, values in metrics.get("history", {}).items()}
+    steps_seen = metrics.get("step_history", {}).get("step", [])
+    keep = [i for i, step in enumerate(steps_seen) if step <= steps]
+    metrics["step_history"] = {key: [values[i] for i in keep]
+                               for key, values in metrics.get("step_history", {}).items()}
+    return metrics
+
+
+class TrainingRun:
+    """One training run's mechanics; see the module docstring for the order of calls."""
+
+    def __init__(self, family: str, settings: TrainingSettings):
+        self.family, self.settings = family, settings
+        self.run_dir = run_dir_for(family, settings)
+        # Refusals first: nothing is written before they pass.
+        if settings.resume:
+            load_run_config(self.run_dir, family)
+        elif (self.run_dir / CONFIG_FILE).exists():
+            raise UserError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                            "or pick another --run-dir/--name")
+        self.strategy = get_strategy(settings.strategy)
+        self.chief = is_chief(self.strategy)
+        if not self.chief:  # other workers write their copies where nobody reads them
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"{family}_worker_"))
+        self.metrics: dict[str, Any] = {}
+        self.checkpointer: Checkpointer | None = None
+        self.logger: TensorBoardLogger | None = None
+        self.stop_on_nan = StopOnNaN()
+        self.budget = StopAfterTime(60 * settings.max_minutes) if settings.max_minutes else None
+        self._steps: tf.Variable | None = None
+        self._policy = keras.mixed_precision.global_policy()
+
+    def __enter__(self) -> "TrainingRun":
+        keras.mixed_precision.set_global_policy(self.settings.precision)
+        set_seed(self.settings.seed, self.settings.deterministic)
+        if self.settings.precision != "float32" and not tf.config.list_logical_devices("GPU"):
+            print(f"note: --precision {self.settings.precision} without a GPU is usually slower, "
+                  "not faster", flush=True)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        keras.mixed_precision.set_global_policy(self._policy)  # callers get their policy back
+        if self.logger is not None:
+            self.logger.close()
+        if not self.chief:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """`optimizer`, with dynamic loss scaling under mixed_float16 (train steps call
+        `optimizer.scale_loss`; `apply_gradients` unscales)."""
+        if self.settings.precision == "mixed_float16":
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def start(self, checkpoint: dict[str, Any], steps: tf.Variable, parameters: int,
+              sampler_parameters: int, hparams: list[str] = ()) -> int:
+        """Restore the newest checkpoint that loads (--resume), write config.json, open
+        TensorBoard; returns the epochs already done.
+
+        `checkpoint` names everything a checkpoint holds; `steps` counts `train_step` calls.
+        """
+        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", **checkpoint)
+        self._steps = steps
+        if self.settings.resume and self.checkpointer.restore():
+            print(f"resuming {self.run_dir} after epoch {self.checkpointer.epoch} "
+                  f"(step {int(steps.numpy())})", flush=True)
+        epochs = self.checkpointer.epoch
+        if epochs > self.settings.epochs:
+            raise UserError(f"--epochs: the run already has {epochs} epochs; ask for at least "
+                            "that many")
+        create_run(self.family, self.settings, resume=self.settings.resume, run_dir=self.run_dir)
+        previous = self.run_dir / METRICS_FILE
+        old = read_json(previous, "metrics file") if epochs and previous.is_file() else {}
+        self.metrics = _cut_history(old, epochs, int(steps.numpy()))
+        self.metrics.update(schema=SCHEMA, finished=False, parameters=parameters,
+                            sampler_parameters=sampler_parameters, time_budget_reached=False)
+        # A resumed run draws new noise and a new data order instead of replaying epoch 1's.
+        set_seed(self.settings.seed + epochs, self.settings.deterministic)
+        self.logger = TensorBoardLogger(self.run_dir)
+        self.logger.config(settings_dict(self.settings))
+        self.logger.hparams(settings_dict(self.settings), list(hparams))
+        return epochs
+
+    def record_progress(self, epochs: int | None = None) -> None:
+        """Update the counters in metrics.json and write it (atomically)."""
+        history = self.metrics["history"]
+        if epochs is not None:
+            self.metrics["epochs"] = epochs
+        self.metrics["steps"] = int(self._steps.numpy())
+        self.metrics["train_seconds"] = float(sum(s for s in history.get("epoch_seconds", []) if s))
+        per_epoch = self.metrics.get("steps_per_epoch")
+        self.metrics["epochs_trained"] = (self.metrics["steps"] / per_epoch
+                                          if self.metrics["time_budget_reached"] and per_epoch
+                                          else float(self.metrics.get("epochs", 0)))
+        write_metrics(self.run_dir, self.metrics)
+
+    def callbacks(self, own: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+        """The model's own callbacks between the standard ones, in the order that matters:
+        NaN stop and time budget first, then the model's (they may add to the epoch logs),
+        then the record, TensorBoard and last the checkpoint of the finished epoch."""
+        first = [self.stop_on_nan, *([self.budget] if self.budget else [])]
+        return [*first, *own, EpochRecord(self), EpochScalars(self.logger),
+                CheckpointEveryEpoch(self.checkpointer)]
+
+    def fit(self, model: keras.Model, data: Any, steps_per_epoch: int,
+            callbacks: list[keras.callbacks.Callback] = (), **fit_args: Any) -> None:
+        """`model.fit` from the checkpointed epoch with the standard callbacks.
+
+        A NaN/inf loss or running out of memory raises `RunFailed` (exit 1); the last good
+        checkpoint stays.
+        """
+        self.metrics["steps_per_epoch"] = steps_per_epoch
+        verbose = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
+        try:
+            model.fit(data, epochs=self.settings.epochs, initial_epoch=self.checkpointer.epoch,
+                      steps_per_epoch=steps_per_epoch, callbacks=self.callbacks(list(callbacks)),
+                      verbose=verbose, shuffle=False, **fit_args)
+        except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+            raise RunFailed(f"out of memory ({type(error).__name__}); last good checkpoint: "
+                            f"{self.checkpointer.latest or 'none'}") from None
+        if self.stop_on_nan.bad_batch is not None:
+            raise RunFailed(self.stop_on_nan.message(self.checkpointer))
+        self.metrics["time_budget_reached"] = bool(self.budget and self.budget.reached)
+        self.record_progress()
+
+    def finish(self, **final: Any) -> dict[str, Any]:
+        """Mark the run finished with the family's final numbers; returns metrics.json."""
+        self.metrics.update(final, finished=True)
+        self.record_progress()
+        return self.metrics
