@@ -1,4 +1,4 @@
-"""GAN losses as pure functions of discriminator logits (or critic values).
+"""GAN losses as pure functions of discriminator logits (or critic values), and their registry.
 
 The discriminator ends in a linear unit: its output `l` is a logit with D = sigmoid(l),
 so every log D and log(1 − D) is computed stably as a softplus:
@@ -15,11 +15,12 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import tensorflow as tf
 
-LOSSES = ("nonsaturating", "minimax", "wgan-gp")
+Logs = dict[str, tf.Tensor]
 
 
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor,
@@ -83,3 +84,61 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
     # Summing the critic's outputs gives each sample's own gradient: samples do not interact.
     norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+# --- the registry: each objective is a pair of functions returning (loss, logs) -----------
+
+def logistic_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor,
+                           label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
+    """`discriminator_loss`, with the mean D(x) and D(G(z)) (probabilities) as logs."""
+    return (discriminator_loss(real_logits, fake_logits, label_smoothing),
+            {"d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
+
+
+def wasserstein_critic(real_scores: tf.Tensor, fake_scores: tf.Tensor,
+                       label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
+    """`wasserstein_critic_loss`, with the mean critic values as logs (no label smoothing)."""
+    return (wasserstein_critic_loss(real_scores, fake_scores),
+            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+
+
+def minimax_generator(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
+    return minimax_generator_loss(fake_logits), {}
+
+
+def nonsaturating_generator(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
+    return nonsaturating_generator_loss(fake_logits), {}
+
+
+def wasserstein_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
+    return wasserstein_generator_loss(fake_scores), {}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One GAN objective: D's loss (real outputs, fake outputs, label smoothing) → (loss,
+    logs) and G's loss (fake outputs) → (loss, logs); `gradient_penalty`: D's loss also
+    gets λ·`gradient_penalty` (WGAN-GP); `logits`: D's outputs are logits of a
+    probability (else unbounded critic values, and label smoothing has no meaning)."""
+
+    discriminator: Callable[..., tuple[tf.Tensor, Logs]]
+    generator: Callable[[tf.Tensor], tuple[tf.Tensor, Logs]]
+    gradient_penalty: bool = False
+    logits: bool = True
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "nonsaturating": Objective(logistic_discriminator, nonsaturating_generator),
+    "minimax": Objective(logistic_discriminator, minimax_generator),
+    "wgan-gp": Objective(wasserstein_critic, wasserstein_generator, gradient_penalty=True,
+                         logits=False),
+}
+LOSSES = tuple(OBJECTIVES)
+
+
+def objective(name: str) -> Objective:
+    """The registered objective called `name`."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown GAN loss {name!r}; registered: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]

@@ -103,19 +103,25 @@ class GAN(keras.Model):
     The dataset yields real images shaped (B, k, 28, 28, 1): k fresh minibatches per
     iteration, stacked along axis 1 so that `tf.distribute` splits the batch axis B across
     replicas. The two optimizers' `iterations` are the update counters: after n iterations
-    d_updates = k·n and g_updates = n.
+    d_updates = k·n and g_updates = n. The loss is looked up by name in
+    `gan.losses.OBJECTIVES`; the logged values are epoch means (metric trackers, reset by
+    Keras every epoch), the counters are returned as they are.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
                  k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, **kwargs):
         super().__init__(**kwargs)
-        if loss not in losses.LOSSES:
-            raise ValueError(f"unknown loss {loss!r}")
+        self.objective = losses.objective(loss)
         self.generator, self.discriminator = generator, discriminator
         self.loss_name, self.k = loss, k
         self.label_smoothing, self.gp_weight = label_smoothing, gp_weight
         self.noise_dim = generator.input_shape[-1]
+        self.trackers: dict[str, keras.metrics.Mean] = {}
         self.built = True  # both networks are built; there is no `call` for Keras to trace
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())  # listed so that Keras resets them every epoch
 
     def compile(self, d_optimizer: keras.optimizers.Optimizer,
                 g_optimizer: keras.optimizers.Optimizer) -> None:
@@ -124,16 +130,28 @@ class GAN(keras.Model):
         # Built now so that a checkpoint restores their slots at once, not lazily.
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
+        # One tracker per logged value, made here (outside the traced train_step).
+        names = ["d_loss", "g_loss", "d_grad_norm", "g_grad_norm",
+                 *(["d_real", "d_fake"] if self.objective.logits else ["critic_real", "critic_fake"]),
+                 *(["gradient_penalty"] if self.objective.gradient_penalty else [])]
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
-    def _apply(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor, tape: tf.GradientTape,
-               variables: list) -> tf.Tensor:
-        """One optimizer step; returns the gradient's global norm (this replica's)."""
-        gradients = tape.gradient(loss, variables)
-        norm = tf.linalg.global_norm(gradients)
-        # The optimizer sums gradients over replicas: each contributes its share of the mean.
+    @staticmethod
+    def _objective(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+        """What the tape differentiates: this replica's share of the mean loss (the optimizer
+        sums gradients over replicas), loss-scaled under mixed_float16."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        optimizer.apply_gradients(zip([g / replicas for g in gradients], variables))
-        return norm
+        return optimizer.scale_loss(loss / replicas)
+
+    @staticmethod
+    def _apply(optimizer: keras.optimizers.Optimizer, objective: tf.Tensor, tape: tf.GradientTape,
+               variables: list) -> tf.Tensor:
+        """One optimizer step; returns the global norm of this replica's unscaled gradient."""
+        gradients = tape.gradient(objective, variables)
+        optimizer.apply_gradients(zip(gradients, variables))  # unscales under mixed_float16
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scale = optimizer.scale_loss(tf.constant(1.0))
+        return tf.linalg.global_norm(gradients) * replicas / scale
 
     def discriminator_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of D on a real minibatch and a fresh noise minibatch; G is untouched."""
@@ -142,33 +160,24 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             real_out = self.discriminator(real, training=True)
             fake_out = self.discriminator(fake, training=True)
-            if self.loss_name == "wgan-gp":
-                penalty = losses.gradient_penalty(
+            loss, logs = self.objective.discriminator(real_out, fake_out, self.label_smoothing)
+            if self.objective.gradient_penalty:
+                logs["gradient_penalty"] = losses.gradient_penalty(
                     lambda x: self.discriminator(x, training=True), real, fake)
-                loss = losses.wasserstein_critic_loss(real_out, fake_out) + self.gp_weight * penalty
-            else:
-                loss = losses.discriminator_loss(real_out, fake_out, self.label_smoothing)
-        norm = self._apply(self.d_optimizer, loss, tape, self.discriminator.trainable_variables)
-        if self.loss_name == "wgan-gp":
-            return {"d_loss": loss, "critic_real": tf.reduce_mean(real_out),
-                    "critic_fake": tf.reduce_mean(fake_out), "gradient_penalty": penalty,
-                    "d_grad_norm": norm}
-        return {"d_loss": loss, "d_real": tf.reduce_mean(tf.sigmoid(real_out)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_out)), "d_grad_norm": norm}
+                loss += self.gp_weight * logs["gradient_penalty"]
+            objective = self._objective(self.d_optimizer, loss)
+        norm = self._apply(self.d_optimizer, objective, tape, self.discriminator.trainable_variables)
+        return {"d_loss": loss, **logs, "d_grad_norm": norm}
 
     def generator_step(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of G on a fresh noise minibatch; D's weights are untouched."""
         noise = tf.random.normal([batch_size, self.noise_dim])
         with tf.GradientTape() as tape:
             fake_out = self.discriminator(self.generator(noise, training=True), training=True)
-            if self.loss_name == "wgan-gp":
-                loss = losses.wasserstein_generator_loss(fake_out)
-            elif self.loss_name == "minimax":
-                loss = losses.minimax_generator_loss(fake_out)
-            else:
-                loss = losses.nonsaturating_generator_loss(fake_out)
-        norm = self._apply(self.g_optimizer, loss, tape, self.generator.trainable_variables)
-        return {"g_loss": loss, "g_grad_norm": norm}
+            loss, logs = self.objective.generator(fake_out)
+            objective = self._objective(self.g_optimizer, loss)
+        norm = self._apply(self.g_optimizer, objective, tape, self.generator.trainable_variables)
+        return {"g_loss": loss, **logs, "g_grad_norm": norm}
 
     def train_step(self, real_batches: tf.Tensor) -> dict[str, tf.Tensor]:
         """Algorithm 1, one iteration: k discriminator steps, then one generator step.
@@ -178,5 +187,7 @@ class GAN(keras.Model):
         for i in range(self.k):
             logs = self.discriminator_step(real_batches[:, i])
         logs.update(self.generator_step(tf.shape(real_batches)[0]))
-        logs.update(d_updates=self.d_optimizer.iterations, g_updates=self.g_optimizer.iterations)
-        return logs
+        for name, value in logs.items():
+            self.trackers[name].update_state(value)
+        return {**{name: tracker.result() for name, tracker in self.trackers.items()},
+                "d_updates": self.d_optimizer.iterations, "g_updates": self.g_optimizer.iterations}

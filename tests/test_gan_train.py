@@ -22,7 +22,7 @@ from common.images import to_uint8
 from gan.sample import interpolate, load_generator, sample_images, score
 from gan.sample import main as sample_main
 from gan.train import Settings, main, train
-from gan.model import build_generator
+from gan.model import build_discriminator, build_generator
 from tests.conftest import ROOT, assert_one_line_error
 
 TINY = ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--log-every", "1", "--quiet",
@@ -46,15 +46,22 @@ def test_run_folder_and_metrics(run, data_dir):
     assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["train_seconds"] > 0
-    assert metrics["parameters"] == build_generator("dcgan").count_params()
+    generator_parameters = build_generator("dcgan").count_params()
+    assert metrics["sampler_parameters"] == generator_parameters
+    assert metrics["parameters"] == generator_parameters + build_discriminator("dcgan").count_params()
+    assert metrics["schema"] == 2 and metrics["finished"] and metrics["epochs_trained"] == 2
+    assert metrics["steps"] == 6 and metrics["discriminator_steps"] == 12  # d = k·g
     history = metrics["history"]
-    assert history["g_updates"] == [3, 6] and history["d_updates"] == [6, 12]
+    assert history["train_g_updates"] == [3, 6] and history["train_d_updates"] == [6, 12]
     for name in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
-        assert len(history[name]) == 2 and all(np.isfinite(history[name])), name
-    assert metrics["steps"]["step"] == [1, 2, 3, 4, 5, 6]
+        assert len(history[f"train_{name}"]) == 2 and all(np.isfinite(history[f"train_{name}"])), name
+    # Epoch values are the means of the step values (the trackers reset every epoch).
+    steps = metrics["step_history"]
+    assert steps["step"] == [1, 2, 3, 4, 5, 6]
+    assert history["train_d_loss"][0] == pytest.approx(steps["d_loss"][2], rel=1e-6)
     if classifier_is_cached("mnist", data_dir):  # scored at epoch 2 only (eval_every=2)
-        assert history["fid"][0] is None and history["fid"][1] > 0
-        assert 1 <= history["classes_covered"][1] <= 10
+        assert history["sample_fid"][0] is None and history["sample_fid"][1] > 0
+        assert 1 <= history["sample_classes_covered"][1] <= 10
     with Image.open(run / "samples.gif") as gif:
         assert gif.n_frames == 2 and gif.size == Image.open(run / "samples/epoch_001.png").size
 
@@ -107,17 +114,14 @@ def test_nan_stops_and_keeps_the_last_good_state(run, tmp_path, monkeypatch, dat
 
 
 def test_time_budget_ends_a_finished_run_early(tmp_path, data_dir):
-    from experiments.compare import epochs_trained, finished_run
-
     folder = tmp_path / "timed"
     # 6 ms: spent by the first step (it traces the train step), so training stops after it.
     train(Settings(run_dir=str(folder), data_dir=data_dir, arch="mlp", epochs=5, steps_per_epoch=40,
                    batch_size=16, quiet=True, eval=False, max_minutes=1e-4))
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["time_budget_reached"] and metrics["epochs"] == 1
-    assert metrics["history"]["g_updates"] == [1]
-    kind, _, finished = finished_run(folder)  # a finished run although epochs < 5
-    assert kind == "gan" and epochs_trained(kind, finished) == 1 / 40
+    assert metrics["history"]["train_g_updates"] == [1]
+    assert metrics["finished"] and metrics["epochs_trained"] == 1 / 40  # although epochs < 5
 
 
 def test_resume_after_kill(tmp_path, data_dir):
@@ -143,8 +147,9 @@ def test_resume_after_kill(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["epochs"] == done + 2
-    assert metrics["history"]["g_updates"] == [2.0 * (e + 1) for e in range(done + 2)]
-    assert metrics["history"]["d_updates"] == metrics["history"]["g_updates"]
+    assert metrics["history"]["train_g_updates"] == [2.0 * (e + 1) for e in range(done + 2)]
+    assert metrics["history"]["train_d_updates"] == metrics["history"]["train_g_updates"]
+    assert metrics["steps"] == metrics["discriminator_steps"] == 2 * (done + 2)
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -171,13 +176,13 @@ def test_cli_errors_are_one_line(cli, run, tmp_path, data_dir):
     config_before = (run / "config.json").read_bytes()
     result = cli("gan.train", "--run-dir", str(run), "--resume", "--arch", "mlp", *TINY,
                  env={"DATA_DIR": data_dir})
-    assert_one_line_error(result, "checkpoint does not match")
+    assert_one_line_error(result, "does not match")
     assert (run / "config.json").read_bytes() == config_before
     assert_one_line_error(cli("gan.sample", "--run", str(tmp_path / "missing")), "no such run folder")
 
 
 def test_in_process_errors_write_nothing(run, tmp_path, data_dir):
-    with pytest.raises(UserError, match="--resume needs the run's --run-dir or --name"):
+    with pytest.raises(UserError, match="--resume: say which run"):
         main(["--resume"])
     config_before = (run / "config.json").read_bytes()
     with pytest.raises(UserError, match="already holds a run"):
@@ -196,5 +201,5 @@ def test_score_reproduces_the_training_time_evaluation(run, data_dir):
     history = json.loads((run / "metrics.json").read_text())["history"]
     values = score(run, sample_images(load_generator(run), 100, seed=0))  # as gan.train scored it
     assert values["epochs"] == 2
-    assert values["fid"] == pytest.approx(history["fid"][1], rel=1e-6)
-    assert values["classes_covered"] == history["classes_covered"][1]
+    assert values["fid"] == pytest.approx(history["sample_fid"][1], rel=1e-6)
+    assert values["classes_covered"] == history["sample_classes_covered"][1]
