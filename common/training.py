@@ -4,7 +4,7 @@
 model (data, networks, their own callbacks, final numbers). The mechanics are here, in
 the order each trainer calls them:
 
-    with TrainingRun("vae", settings) as run:      # refusals; precision policy; strategy
+    with TrainingRun("vae", settings, epochs) as run:  # refusals; precision; strategy
         with run.strategy.scope():
             model = ...; optimizer = run.optimizer(keras.optimizers.Adam(lr))
         run.start(checkpoint={...}, steps=optimizer.iterations, ...)   # resume, config.json
@@ -48,7 +48,6 @@ PRECISION_HELP = ("compute dtype: mixed_* computes in 16 bits with float32 weigh
 class TrainingSettings(RunSettings):
     """Settings every trainer shares; each trainer's own dataclass extends it."""
 
-    epochs: int = setting(10, "training epochs", positive=True)
     max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
                                         "training steps (an equal-time budget; evaluation between "
                                         "epochs not counted; --epochs is then the upper limit; a "
@@ -112,8 +111,8 @@ def _cut_history(metrics: dict[str, Any], epochs: int, steps: int) -> dict[str, 
 class TrainingRun:
     """One training run's mechanics; see the module docstring for the order of calls."""
 
-    def __init__(self, family: str, settings: TrainingSettings):
-        self.family, self.settings = family, settings
+    def __init__(self, family: str, settings: TrainingSettings, epochs: int):
+        self.family, self.settings, self.epochs = family, settings, epochs
         self.run_dir = run_dir_for(family, settings)
         # Refusals first: nothing is written before they pass.
         if settings.resume:
@@ -168,9 +167,9 @@ class TrainingRun:
             print(f"resuming {self.run_dir} after epoch {self.checkpointer.epoch} "
                   f"(step {int(steps.numpy())})", flush=True)
         epochs = self.checkpointer.epoch
-        if epochs > self.settings.epochs:
-            raise UserError(f"--epochs: the run already has {epochs} epochs; ask for at least "
-                            "that many")
+        if epochs > self.epochs:
+            raise UserError(f"the run already has {epochs} epochs, more than the {self.epochs} "
+                            "asked for now")
         create_run(self.family, self.settings, resume=self.settings.resume, run_dir=self.run_dir)
         previous = self.run_dir / METRICS_FILE
         old = read_json(previous, "metrics file") if epochs and previous.is_file() else {}
@@ -215,7 +214,7 @@ class TrainingRun:
         self.metrics["steps_per_epoch"] = steps_per_epoch
         verbose = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
         try:
-            model.fit(data, epochs=self.settings.epochs, initial_epoch=self.checkpointer.epoch,
+            model.fit(data, epochs=self.epochs, initial_epoch=self.checkpointer.epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=self.callbacks(list(callbacks)),
                       verbose=verbose, shuffle=False, **fit_args)
         except (tf.errors.ResourceExhaustedError, MemoryError) as error:

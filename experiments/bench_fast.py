@@ -34,11 +34,12 @@ def images_per_second(model, size: int, batch: int, repeats: int) -> float:
 def optimisation_seconds(size: int, iterations: int, probe: int) -> float:
     """Seconds for `iterations` L-BFGS iterations at long side `size`, from a `probe`-iteration run."""
     from experiments.bench_nst import build
+    from nst.layers import vgg19_weights
     from nst.model import load_vgg19
     from common.images import load_image
 
     images = os.path.join(os.environ["DATA_DIR"], "images")
-    vgg = load_vgg19(os.environ.get("VGG19_WEIGHTS", "imagenet"))
+    vgg = load_vgg19(vgg19_weights())
     objective, initial, _ = build(vgg, load_image(f"{images}/tubingen.jpg"),
                                   load_image(f"{images}/starry_night.jpg"), size)
     objective.loss_and_gradient(initial)

@@ -29,6 +29,7 @@ import tensorflow as tf
 from common.images import load_image, resize_long_side
 from common.plots import plot_curves
 from nst import optimize
+from nst.layers import vgg19_weights
 from nst.model import (StyleTransferObjective, compute_targets, feature_extractor, load_vgg19,
                        preprocess)
 from nst.run import DEFAULT_STYLE_LAYERS, Settings
@@ -144,7 +145,7 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(args.precision)
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
-    vgg = load_vgg19(os.environ.get("VGG19_WEIGHTS") or "imagenet")
+    vgg = load_vgg19(vgg19_weights())
     print(f"precision {args.precision}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}, GPU: {bool(tf.config.list_physical_devices('GPU'))}")
     print("seconds per iteration (wall / CPU); ratio to the floor (wall / CPU); L-BFGS from "

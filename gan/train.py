@@ -186,7 +186,7 @@ def train(settings: Settings) -> Path:
     steps_per_epoch = len(images) // (settings.batch_size * settings.k)
     if settings.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
-    with TrainingRun("gan", settings) as run:
+    with TrainingRun("gan", settings, settings.epochs) as run:
         with run.strategy.scope():
             model = build(settings, run)
         run.start({"generator": model.generator, "discriminator": model.discriminator,

@@ -12,7 +12,6 @@ It uses the same VGG19 extractor as `nst.run`.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
-from nst.layers import CONV_LAYERS, layer_index, parse_layer_weights, poolings_before
+from nst.layers import CONV_LAYERS, layer_index, parse_layer_weights, poolings_before, vgg19_weights
 from nst.run import check_writable, default_content
 
 
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(shapes[0]) < 2 ** poolings_before(deepest):
         raise UserError(f"--size {settings.size} with {settings.octaves} octaves is too small "
                         f"for {deepest}: fewer octaves or a larger size")
-    weights = settings.vgg_weights or os.environ.get("VGG19_WEIGHTS") or "imagenet"
+    weights = vgg19_weights(settings.vgg_weights)
 
     from common.tensorboard import TensorBoardLogger
     from nst.model import feature_extractor, load_vgg19, preprocess

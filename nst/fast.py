@@ -19,13 +19,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from common.config import RunSettings, parse_settings, setting, settings_dict
+from common.checkpoints import save_model
+from common.config import parse_settings, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
-from common.runs import create_run, set_seed, write_metrics
-from nst.layers import layer_index, parse_layer_weights
+from common.training import TrainingRun, TrainingSettings
+from nst import losses
+from nst.layers import layer_index, parse_layer_weights, vgg19_weights
+from nst.model import compute_targets, feature_extractor, load_vgg19
+from nst.transform import TransformNet
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_STYLE_LAYERS = ["block1_conv1:0.2", "block2_conv1:0.2", "block3_conv1:0.2",
@@ -33,7 +39,7 @@ DEFAULT_STYLE_LAYERS = ["block1_conv1:0.2", "block2_conv1:0.2", "block3_conv1:0.
 
 
 @dataclass
-class TrainSettings(RunSettings):
+class TrainSettings(TrainingSettings):
     style: str | None = setting(None, "the style image (required)")
     content_dir: str | None = setting(None, "folder of content photos (required)")
     steps: int = setting(2000, "training steps", positive=True)
@@ -48,11 +54,11 @@ class TrainSettings(RunSettings):
     style_size: int = setting(256, "long side of the style image", min=16)
     log_every: int = setting(100, "steps between logs, checkpoints and validation images",
                              positive=True)
-    resume: bool = setting(False, "continue the run in --run-dir from its last checkpoint")
     vgg_weights: str | None = setting(None, "VGG19 no-top weights file (default: $VGG19_WEIGHTS, "
                                       "else Keras' 'imagenet' download)")
 
     def validate(self) -> None:
+        super().validate()
         if self.style is None or self.content_dir is None:
             raise UserError("train needs --style IMG and --content-dir DIR")
         layer_index(self.content_layer)
@@ -108,8 +114,6 @@ def load_content_photos(folder: str, image_size: int) -> list[np.ndarray]:
 
 def crop_dataset(photos: list[np.ndarray], image_size: int, batch_size: int, seed: int):
     """An endless tf.data stream of batches of random square crops (with random flips)."""
-    import tensorflow as tf
-
     rng = np.random.default_rng(seed)
 
     def crops():
@@ -125,120 +129,110 @@ def crop_dataset(photos: list[np.ndarray], image_size: int, batch_size: int, see
             .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
-def build_trainer(settings: TrainSettings, style: np.ndarray, extractor):
-    """A keras.Model whose train_step minimises the perceptual loss of its TransformNet."""
-    import keras
-    import tensorflow as tf
+class PerceptualLossTrainer(keras.Model):
+    """Trains `transform` so VGG19 sees the photo's content in the style's textures.
 
-    from nst import losses
-    from nst.model import compute_targets
-    from nst.transform import TransformNet
+    loss = α·J_content(photo, output) + β·J_style(style Grams, output) + γ·TV(output), on the
+    frozen `extractor`'s features; J_style is computed per image (Grams are per image) and
+    averaged over the batch. Only the transformation network is trained and saved.
+    """
 
+    def __init__(self, extractor: keras.Model, style_grams: dict, layers: dict[str, float],
+                 settings: TrainSettings):
+        super().__init__()
+        self.extractor, self.style_grams, self.style_layers = extractor, style_grams, layers
+        self.settings = settings
+        self.transform = TransformNet()
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", "content", "style", "tv")}
+
+    def call(self, images):
+        return self.transform(images)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def perceptual_loss(self, photos, outputs) -> dict[str, tf.Tensor]:
+        settings, vgg_in = self.settings, keras.applications.vgg19.preprocess_input
+        wanted = self.extractor(vgg_in(photos * 255.0), training=False)
+        got = self.extractor(vgg_in(outputs * 255.0), training=False)
+        content = losses.content_loss(tf.stop_gradient(wanted[settings.content_layer]),
+                                      got[settings.content_layer])
+        batch = settings.batch_size
+        style = tf.add_n([losses.style_loss(self.style_grams, {n: got[n][i:i + 1] for n in self.style_layers},
+                                            self.style_layers)[0] for i in range(batch)]) / batch
+        tv = losses.total_variation_loss(outputs * 255.0)
+        total = losses.total_loss(content, style, tv, settings.content_weight,
+                                  settings.style_weight, settings.tv_weight)
+        return {"loss": total, "content": content, "style": style, "tv": tv}
+
+    def train_step(self, photos):
+        with tf.GradientTape() as tape:
+            terms = self.perceptual_loss(photos, self.transform(photos, training=True))
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            objective = self.optimizer.scale_loss(terms["loss"] / replicas)
+        variables = self.transform.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(objective, variables), variables))
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+class ShowValidation(keras.callbacks.Callback):
+    """The validation photos and their stylisations in TensorBoard after every chunk."""
+
+    def __init__(self, logger, photos: np.ndarray, log_every: int):
+        super().__init__()
+        self.logger, self.photos, self.log_every = logger, photos, log_every
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        stylised = self.model.transform(self.photos).numpy()
+        self.logger.images("validation", np.concatenate([self.photos, stylised]),
+                           (epoch + 1) * self.log_every, columns=len(self.photos))
+
+
+def build_trainer(settings: TrainSettings, style: np.ndarray, run: TrainingRun) -> PerceptualLossTrainer:
+    """The compiled trainer (VGG19 extractor, style Gram targets, TransformNet, Adam)."""
     layers = parse_layer_weights(settings.style_layers, "--style-layers")
+    extractor = feature_extractor(load_vgg19(vgg19_weights(settings.vgg_weights)),
+                                  [settings.content_layer, *layers])
     crop_shape = (1, settings.image_size, settings.image_size, 3)
     style_grams = compute_targets(extractor, crop_shape, None, None, [style], [1.0],
                                   layers).style_grams
-
-    class PerceptualLossTrainer(keras.Model):
-        """Trains `transform` so VGG19 sees the photo's content in the style's textures."""
-
-        def __init__(self):
-            super().__init__()
-            self.transform = TransformNet()
-            self.trackers = {name: keras.metrics.Mean(name=name)
-                             for name in ("loss", "content", "style", "tv")}
-
-        def call(self, images):
-            return self.transform(images)
-
-        def perceptual_loss(self, photos, outputs):
-            vgg_in = keras.applications.vgg19.preprocess_input
-            wanted = extractor(vgg_in(photos * 255.0), training=False)
-            got = extractor(vgg_in(outputs * 255.0), training=False)
-            content = losses.content_loss(tf.stop_gradient(wanted[settings.content_layer]),
-                                          got[settings.content_layer])
-            # J_style per image of the batch (Grams are per image), averaged.
-            style = tf.add_n([losses.style_loss(style_grams, {n: got[n][i:i + 1] for n in layers},
-                                                layers)[0] for i in range(settings.batch_size)])
-            style /= settings.batch_size
-            tv = losses.total_variation_loss(outputs * 255.0)
-            total = losses.total_loss(content, style, tv, settings.content_weight,
-                                      settings.style_weight, settings.tv_weight)
-            return {"loss": total, "content": content, "style": style, "tv": tv}
-
-        def train_step(self, photos):
-            with tf.GradientTape() as tape:
-                terms = self.perceptual_loss(photos, self.transform(photos, training=True))
-            variables = self.transform.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(terms["loss"], variables), variables))
-            for name, value in terms.items():
-                self.trackers[name].update_state(value)
-            return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-        @property
-        def metrics(self):
-            return list(self.trackers.values())
-
-    return PerceptualLossTrainer()
+    trainer = PerceptualLossTrainer(extractor, style_grams, layers, settings)
+    trainer.compile(optimizer=run.optimizer(keras.optimizers.Adam(settings.lr)))
+    size = settings.image_size
+    trainer(np.zeros((1, size, size, 3), np.float32))  # build the weights before restoring
+    trainer.optimizer.build(trainer.transform.trainable_variables)
+    return trainer
 
 
 def train(settings: TrainSettings) -> Path:
-    """Train a transformation network; returns the run folder (holding model.keras)."""
+    """Train a transformation network; returns the run folder (holding model.keras).
+
+    One Keras "epoch" is --log-every steps: a chunk after which the losses are logged and
+    a checkpoint is written.
+    """
     style = resize_long_side(load_image(settings.style), settings.style_size)
     photos = load_content_photos(settings.content_dir, settings.image_size)
-    weights = settings.vgg_weights or os.environ.get("VGG19_WEIGHTS") or "imagenet"
-    run_dir = create_run("fast", settings, resume=settings.resume)
-
-    import keras
-
-    from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopOnNaN, save_model
-    from common.tensorboard import EpochScalars, TensorBoardLogger
-    from nst.model import feature_extractor, load_vgg19
-
-    set_seed(settings.seed, settings.deterministic)
-    used = [settings.content_layer, *parse_layer_weights(settings.style_layers, "--style-layers")]
-    extractor = feature_extractor(load_vgg19(weights), used)
-    trainer = build_trainer(settings, style, extractor)
-    optimizer = keras.optimizers.Adam(settings.lr)
-    trainer.compile(optimizer=optimizer)
     size = settings.image_size
-    trainer(np.zeros((1, size, size, 3), np.float32))  # build the weights before restoring
-    optimizer.build(trainer.transform.trainable_variables)
-    checkpointer = Checkpointer(run_dir / "checkpoints", model=trainer.transform,
-                                optimizer=optimizer)
-    if settings.resume:
-        checkpointer.restore()
-
-    logger = TensorBoardLogger(run_dir)
-    logger.config(settings_dict(settings))
-    logger.image("inputs/style", style, 0)
-    validation = np.stack([resize(p[:min(p.shape[:2]), :min(p.shape[:2])], size, size)
-                           for p in photos[:4]])
-    stop = StopOnNaN()
-
-    class ShowValidation(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            step = (epoch + 1) * settings.log_every
-            stylised = trainer.transform(validation).numpy()
-            logger.images("validation", np.concatenate([validation, stylised]), step,
-                          columns=len(validation))
-
     chunks = -(-settings.steps // settings.log_every)
-    started = time.perf_counter()
-    history = trainer.fit(crop_dataset(photos, size, settings.batch_size, settings.seed),
-                          epochs=chunks, steps_per_epoch=settings.log_every,
-                          initial_epoch=checkpointer.epoch, verbose=0 if settings.quiet else 2,
-                          shuffle=False, callbacks=[stop, EpochScalars(logger), ShowValidation(),
-                                     CheckpointEveryEpoch(checkpointer)])
-    seconds = time.perf_counter() - started
-    logger.close()
-    if stop.bad_batch is not None:
-        raise UserError(stop.message(checkpointer), exit_code=1)
-    save_model(trainer.transform, run_dir / "model.keras")
-    write_metrics(run_dir, {"steps": chunks * settings.log_every, "train_seconds": seconds,
-                            "final": {k: v[-1] for k, v in history.history.items()},
-                            "history": history.history, "model": str(run_dir / "model.keras")})
-    return run_dir
+    with TrainingRun("fast", settings, epochs=chunks) as run:
+        with run.strategy.scope():
+            trainer = build_trainer(settings, style, run)
+        run.start({"model": trainer.transform, "optimizer": trainer.optimizer},
+                  steps=trainer.optimizer.iterations, parameters=trainer.transform.count_params(),
+                  sampler_parameters=trainer.transform.count_params(), hparams=["train_loss"])
+        run.logger.image("inputs/style", style, 0)
+        validation = np.stack([resize(p[:min(p.shape[:2]), :min(p.shape[:2])], size, size)
+                               for p in photos[:4]])
+        run.fit(trainer, crop_dataset(photos, size, settings.batch_size, settings.seed),
+                settings.log_every, callbacks=[ShowValidation(run.logger, validation,
+                                                              settings.log_every)])
+        save_model(trainer.transform, run.run_dir / "model.keras")
+        run.finish(model=str(run.run_dir / "model.keras"))
+    return run.run_dir
 
 
 def load_transform_net(path: str):

@@ -3,6 +3,8 @@ check layer names and memory before TensorFlow is even imported."""
 
 from __future__ import annotations
 
+import os
+
 import math
 
 from common.errors import UserError
@@ -65,3 +67,9 @@ def estimate_memory_bytes(height: int, width: int, deepest_layer: str) -> int:
     return int(total * 4 * 4 + 80e6 + 1e9)
 
 
+
+
+def vgg19_weights(path: str | None = None) -> str:
+    """The VGG19 weights to load: `path` (--vgg-weights), else $VGG19_WEIGHTS, else Keras'
+    'imagenet' download."""
+    return path or os.environ.get("VGG19_WEIGHTS") or "imagenet"

@@ -27,7 +27,7 @@ from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, sa
 from common.runs import create_run, set_seed, write_metrics
 from nst import color
 from nst.layers import (CONV_LAYERS, estimate_memory_bytes, layer_index, parse_layer_weights,
-                        poolings_before)
+                        poolings_before, vgg19_weights)
 from nst.swirl import swirl_painting
 
 NONE = "none"
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0], prog="python -m nst.run")
     style_layers = settings.style_layer_weights()
     content, styles = load_inputs(settings)
-    weights = settings.vgg_weights or os.environ.get("VGG19_WEIGHTS") or "imagenet"
+    weights = vgg19_weights(settings.vgg_weights)
 
     reference = content if content is not None else styles[0]
     height, width = scaled_shape(*reference.shape[:2], settings.size)

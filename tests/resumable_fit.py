@@ -1,4 +1,5 @@
-"""A tiny training program built only from common/, for the kill -9 / --resume test.
+"""A tiny training program on the shared skeleton (`common.training`), for the kill -9 /
+--resume test and the two-worker test.
 
 python -m tests.resumable_fit --run-dir DIR --epochs N [--resume] [--batch-delay S]
 """
@@ -10,17 +11,16 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch
-from common.config import RunSettings, parse_settings, setting
+from common.config import parse_settings, setting
 from common.errors import run_cli
-from common.runs import create_run, set_seed, write_metrics
+from common.training import TrainingRun, TrainingSettings
 
 
 @dataclass
-class Settings(RunSettings):
+class Settings(TrainingSettings):
     epochs: int = setting(5, "epochs to train", positive=True)
-    resume: bool = setting(False, "continue the run in --run-dir")
     batch_delay: float = setting(0.0, "seconds to sleep after each batch", min=0)
 
 
@@ -35,24 +35,22 @@ class Slow(keras.callbacks.Callback):
 
 def main(argv=None):
     settings = parse_settings(Settings, argv, "tiny resumable fit")
-    run_dir = create_run("tiny", settings, resume=settings.resume)
-    set_seed(settings.seed)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 4)).astype("float32")
     y = x @ rng.normal(size=(4, 1)).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"),
-                              keras.layers.Dense(1)])
-    optimizer = keras.optimizers.Adam(1e-2)
-    model.compile(optimizer, "mse")
-    optimizer.build(model.trainable_variables)
-    checkpointer = Checkpointer(run_dir / "checkpoints", model=model, optimizer=optimizer)
-    if settings.resume:
-        checkpointer.restore()
-    model.fit(x, y, batch_size=8, epochs=settings.epochs, initial_epoch=checkpointer.epoch,
-              shuffle=False, verbose=0,
-              callbacks=[CheckpointEveryEpoch(checkpointer), Slow(settings.batch_delay)])
-    write_metrics(run_dir, {"steps": int(optimizer.iterations.numpy()),
-                            "weights": [w.tolist() for w in model.get_weights()]})
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
+    with TrainingRun("tiny", settings, settings.epochs) as run:
+        with run.strategy.scope():
+            keras.utils.set_random_seed(0)  # the same initial weights on every worker
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"),
+                                      keras.layers.Dense(1)])
+            optimizer = run.optimizer(keras.optimizers.Adam(1e-2))
+            model.compile(optimizer, "mse")
+            optimizer.build(model.trainable_variables)
+        run.start({"model": model, "optimizer": optimizer}, steps=optimizer.iterations,
+                  parameters=model.count_params(), sampler_parameters=model.count_params())
+        run.fit(model, data, 10, callbacks=[Slow(settings.batch_delay)])
+        run.finish(weights=[w.tolist() for w in model.get_weights()])
 
 
 if __name__ == "__main__":

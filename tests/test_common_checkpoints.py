@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import signal
 import subprocess
@@ -135,7 +136,7 @@ def test_kill_nine_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert killed.poll() is None, killed.communicate()
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert not json.loads((tmp_path / "killed" / "metrics.json").read_text())["finished"]
 
     resumed = _fit(tmp_path / "killed", "--resume")
     out, err = resumed.communicate(timeout=300)
@@ -146,6 +147,35 @@ def test_kill_nine_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert done["steps"] == expected["steps"] == 6 * 10
     for a, b in zip(done["weights"], expected["weights"]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_resume_falls_back_past_a_damaged_newest_checkpoint(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    first = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "3")
+    assert first.returncode == 0, first.stderr[-2000:]
+    _truncate(run_dir / "checkpoints" / "ckpt-3.data-00000-of-00001")  # a partly copied file
+    resumed = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "4", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    warnings = [line for line in resumed.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "ckpt-3" in warnings[0] and "resumed from ckpt-2" in warnings[0]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 4 and metrics["steps"] == 4 * 10  # epochs 3 and 4 trained again
+    assert metrics["history"]["epoch"] == [1, 2, 3, 4]
+
+
+def test_resume_with_no_checkpoint_that_restores_is_one_line(cli, tmp_path):
+    from tests.conftest import assert_one_line_error
+
+    run_dir = tmp_path / "run"
+    assert cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "2").returncode == 0
+    for index in (run_dir / "checkpoints").glob("ckpt-*.index"):
+        _truncate(index)
+    result = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "3", "--resume")
+    assert_one_line_error(result, "no checkpoint restores")
 
 
 def test_resume_needs_an_existing_run(cli, tmp_path):

@@ -73,7 +73,7 @@ def trained_run(photos, asset_images, vgg19_weights, tmp_path_factory):
 
 def test_short_training_lowers_the_perceptual_loss(trained_run):
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    losses = metrics["history"]["loss"]
+    losses = metrics["history"]["train_loss"]
     assert len(losses) == 4 and metrics["steps"] == 40
     assert all(b < a for a, b in zip(losses, losses[1:])), losses  # falls chunk after chunk
     assert losses[-1] < 0.8 * losses[0], losses
@@ -163,6 +163,7 @@ def test_resume_continues_from_the_last_checkpoint(trained_run, photos, asset_im
     train(settings)
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["steps"] == 60
-    assert len(metrics["history"]["loss"]) == 2  # only the two chunks after checkpoint 4
+    assert metrics["history"]["epoch"] == [1, 2, 3, 4, 5, 6]  # kept across the resume
+    assert len(metrics["history"]["train_loss"]) == 6 and metrics["finished"]
     index = (trained_run / "checkpoints" / "checkpoint").read_text()
     assert "ckpt-6" in index

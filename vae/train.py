@@ -197,7 +197,7 @@ def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
 def train(settings: Settings) -> Path:
     """Train (or resume) a VAE as `settings` say; returns the run folder."""
     splits, test_images, train_data, test_data, steps_per_epoch = load_data(settings)
-    with TrainingRun("vae", settings) as run:
+    with TrainingRun("vae", settings, settings.epochs) as run:
         with run.strategy.scope():
             model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
                               beta=settings.beta, seed=settings.seed,
