@@ -44,15 +44,21 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 @dataclass
 class RunSettings:
-    """Settings every program shares: where the run goes and how it is seeded."""
+    """Settings every program shares: where the run goes, how it is seeded, its precision."""
 
     run_dir: str | None = setting(None, "write the run exactly here instead of runs/<model>/<name>")
     name: str | None = setting(None, "run name under runs/<model>/; a timestamp if unset")
     seed: int = setting(0, "seed for Python, NumPy and TensorFlow", min=0)
     deterministic: bool = setting(False, "make TensorFlow ops deterministic (slower)")
     quiet: bool = setting(False, "no progress bar")
+    precision: str = setting("float32", "compute dtype policy: mixed_* computes in 16 bits with "
+                                        "float32 weights (for GPUs; mixed_float16 adds loss "
+                                        "scaling in training)", choices=PRECISIONS)
 
 
 def _base_type(annotation: Any) -> tuple[type, bool, bool]:

@@ -39,9 +39,6 @@ from common.runs import CONFIG_FILE, METRICS_FILE, create_run, load_run_config, 
 from common.tensorboard import EpochScalars, TensorBoardLogger
 
 SCHEMA = 2
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-PRECISION_HELP = ("compute dtype: mixed_* computes in 16 bits with float32 weights (for GPUs; "
-                  "mixed_float16 adds loss scaling)")
 
 
 @dataclass
@@ -52,7 +49,6 @@ class TrainingSettings(RunSettings):
                                         "training steps (an equal-time budget; evaluation between "
                                         "epochs not counted; --epochs is then the upper limit; a "
                                         "resumed run gets a new budget)", positive=True)
-    precision: str = setting("float32", PRECISION_HELP, choices=PRECISIONS)
     strategy: str = setting("default", "tf.distribute strategy: mirrored (the GPUs, else the "
                                        "logical CPUs of one machine) or multiworker (TF_CONFIG)",
                             choices=STRATEGIES)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import keras
 
-from common.config import parse_settings, setting
+from common.config import PRECISIONS, parse_settings, setting
 from common.data import load_splits
 from common.errors import run_cli
 from common.files import write_json
@@ -60,7 +60,7 @@ class BenchSettings:
     batch_size: int = setting(64, "images per minibatch", positive=True)
     k: int = setting(1, "discriminator steps per generator step", positive=True)
     pairs: list[str] = setting(list(PAIRS), "network pairs to time", choices=PAIRS)
-    mixed_precision: bool = setting(False, "compute in bfloat16")
+    precision: str = setting("float32", "compute dtype policy", choices=PRECISIONS)
     data_dir: str | None = setting(None, "folder holding mnist.npz (default: $DATA_DIR)")
     out: str = setting("experiments/results/gan/bench.json", "where to write the results")
     seed: int = setting(0, "seed", min=0)
@@ -75,7 +75,7 @@ def build_pair(name: str) -> tuple[keras.Model, keras.Model]:
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
                               prog="python -m experiments.bench_gan")
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if settings.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(settings.precision)
     images = load_splits("mnist", settings.data_dir).x_train
     results = []
     for name in settings.pairs:

@@ -145,10 +145,13 @@ def main(argv: list[str] | None = None) -> None:
                         f"for {deepest}: fewer octaves or a larger size")
     weights = vgg19_weights(settings.vgg_weights)
 
+    import keras
+
     from common.tensorboard import TensorBoardLogger
     from nst.model import feature_extractor, load_vgg19, preprocess
 
     set_seed(settings.seed, settings.deterministic)
+    keras.mixed_precision.set_global_policy(settings.precision)
     extractor = feature_extractor(load_vgg19(weights), list(layer_weights))
     run_dir = create_run("dream", settings)
     logger = TensorBoardLogger(run_dir)

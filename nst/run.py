@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import RunSettings, parse_settings, setting, settings_dict
+from common.config import PRECISIONS, RunSettings, parse_settings, setting, settings_dict
 from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
@@ -33,7 +33,6 @@ from nst.swirl import swirl_painting
 NONE = "none"
 DEFAULT_STYLE_LAYERS = [f"block{block}_conv1:0.2" for block in range(1, 6)]
 INITS = ("content", "noise", "noisy-content")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass

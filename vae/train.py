@@ -56,6 +56,7 @@ class Settings(TrainingSettings):
     beta: float = setting(1.0, "weight of the KL term in the training loss", min=0.0)
     kl_warmup: int = setting(0, "epochs over which the KL weight rises linearly from 0 to beta",
                              min=0)
+    epochs: int = setting(10, "training epochs", positive=True)
     steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass",
                                           positive=True)
     batch_size: int = setting(100, "examples per batch (over all replicas)", positive=True)
