@@ -19,8 +19,9 @@ import math
 import sys
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from common.errors import UserError
 from common.files import read_json

@@ -9,7 +9,8 @@ exits with 2 for bad input, 1 for a failed run (0 for success).
 from __future__ import annotations
 
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 
 class UserError(Exception):

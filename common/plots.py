@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from common.files import atomic_write  # noqa: E402
+from common.files import atomic_write
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2,
@@ -39,7 +39,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2,
     return grid
 
 
-def save_figure(figure: "plt.Figure", path: str | os.PathLike, dpi: int = 120) -> None:
+def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
     """Write a matplotlib figure as PNG, atomically, and close it."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")

@@ -34,8 +34,15 @@ from common.config import RunSettings, setting, settings_dict
 from common.distribute import STRATEGIES, get_strategy, is_chief
 from common.errors import RunFailed, UserError
 from common.files import read_json
-from common.runs import CONFIG_FILE, METRICS_FILE, create_run, load_run_config, run_dir_for, \
-    set_seed, write_metrics
+from common.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    create_run,
+    load_run_config,
+    run_dir_for,
+    set_seed,
+    write_metrics,
+)
 from common.tensorboard import EpochScalars, TensorBoardLogger
 
 SCHEMA = 2
@@ -69,7 +76,7 @@ class EpochRecord(keras.callbacks.Callback):
     checkpointed epochs; `TrainingRun.start` cuts it back to them on resume.
     """
 
-    def __init__(self, run: "TrainingRun"):
+    def __init__(self, run: TrainingRun):
         super().__init__()
         self.run = run
         self.started = 0.0
@@ -128,7 +135,7 @@ class TrainingRun:
         self._steps: tf.Variable | None = None
         self._policy = keras.mixed_precision.global_policy()
 
-    def __enter__(self) -> "TrainingRun":
+    def __enter__(self) -> TrainingRun:
         keras.mixed_precision.set_global_policy(self.settings.precision)
         set_seed(self.settings.seed, self.settings.deterministic)
         if self.settings.precision != "float32" and not tf.config.list_logical_devices("GPU"):

@@ -31,8 +31,16 @@ from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
 from common.training import TrainingRun, TrainingSettings
 from gan.losses import LOSSES, objective
-from gan.model import (ARCHITECTURES, GAN, IMAGE_SHAPE, OUTPUT_ACTIVATIONS, build_discriminator,
-                       build_generator, from_unit_range, to_unit_range)
+from gan.model import (
+    ARCHITECTURES,
+    GAN,
+    IMAGE_SHAPE,
+    OUTPUT_ACTIVATIONS,
+    build_discriminator,
+    build_generator,
+    from_unit_range,
+    to_unit_range,
+)
 from gan.sample import GENERATOR_FILE, sample_images
 
 MODEL_NAME = "gan"

@@ -3,9 +3,8 @@ check layer names and memory before TensorFlow is even imported."""
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 
 from common.errors import UserError
 

@@ -7,7 +7,7 @@ sums n_H·n_W products, which overflows float16 at any useful image size.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import tensorflow as tf
 

@@ -9,7 +9,7 @@ space and is kept inside the box that de-processes to [0, 255].
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np

@@ -26,8 +26,14 @@ from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
 from nst import color
-from nst.layers import (CONV_LAYERS, estimate_memory_bytes, layer_index, parse_layer_weights,
-                        poolings_before, vgg19_weights)
+from nst.layers import (
+    CONV_LAYERS,
+    estimate_memory_bytes,
+    layer_index,
+    parse_layer_weights,
+    poolings_before,
+    vgg19_weights,
+)
 from nst.swirl import swirl_painting
 
 NONE = "none"

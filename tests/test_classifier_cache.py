@@ -10,9 +10,17 @@ import shutil
 import numpy as np
 import pytest
 
-from common.classifier import (CODE_VERSION, DigitCNN, FeatureClassifier, classifier_path,
-                               dataset_fingerprint, load_cached_classifier, load_classifier,
-                               save_classifier, train_classifier)
+from common.classifier import (
+    CODE_VERSION,
+    DigitCNN,
+    FeatureClassifier,
+    classifier_path,
+    dataset_fingerprint,
+    load_cached_classifier,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
 from common.data import Splits, load_splits
 from common.errors import UserError
 from experiments.classifier import main as classifier_main

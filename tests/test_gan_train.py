@@ -17,12 +17,12 @@ from PIL import Image
 
 from common.classifier import classifier_is_cached
 from common.errors import UserError
-from gan import model as gan_model
 from common.images import to_uint8
+from gan import model as gan_model
+from gan.model import build_discriminator, build_generator
 from gan.sample import interpolate, load_generator, sample_images, score
 from gan.sample import main as sample_main
 from gan.train import Settings, main, train
-from gan.model import build_discriminator, build_generator
 from tests.conftest import ROOT, assert_one_line_error
 
 TINY = ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--log-every", "1", "--quiet",

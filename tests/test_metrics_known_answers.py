@@ -7,9 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from common.metrics import (PARZEN_SIGMA_GRID, choose_parzen_sigma, class_histogram,
-                            classifier_score, fid, frechet_distance, gaussian_fit,
-                            parzen_log_likelihood, precision_recall)
+from common.metrics import (
+    PARZEN_SIGMA_GRID,
+    choose_parzen_sigma,
+    class_histogram,
+    classifier_score,
+    fid,
+    frechet_distance,
+    gaussian_fit,
+    parzen_log_likelihood,
+    precision_recall,
+)
 
 
 def random_rotation(dims: int, rng: np.random.Generator) -> np.ndarray:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.errors import UserError
 from nst import color, losses
 from nst.layers import CONV_LAYERS, estimate_memory_bytes, layer_index, poolings_before
 from nst.model import deprocess, pixel_bounds, preprocess
 from nst.swirl import swirl_painting
-from common.errors import UserError
 
 RNG = np.random.default_rng(0)
 

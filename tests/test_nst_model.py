@@ -10,8 +10,15 @@ import pytest
 
 from common.errors import UserError
 from nst import losses, optimize
-from nst.model import (StyleTransferObjective, compute_targets, deprocess, feature_extractor,
-                       load_vgg19, pixel_bounds, preprocess)
+from nst.model import (
+    StyleTransferObjective,
+    compute_targets,
+    deprocess,
+    feature_extractor,
+    load_vgg19,
+    pixel_bounds,
+    preprocess,
+)
 
 STYLE_LAYERS = {"block1_conv1": 0.5, "block2_conv1": 0.5}
 RNG = np.random.default_rng(0)

@@ -8,8 +8,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae.losses import (bernoulli_log_likelihood, gaussian_kl, gaussian_log_density,
-                        iwae_log_likelihood, negative_elbo, reconstruction_loss)
+from vae.losses import (
+    bernoulli_log_likelihood,
+    gaussian_kl,
+    gaussian_log_density,
+    iwae_log_likelihood,
+    negative_elbo,
+    reconstruction_loss,
+)
 from vae.model import Reparameterize, active_units, build_vae, importance_weighted_log_likelihood
 
 

@@ -7,7 +7,7 @@ encoder maps images (28, 28, 1) to (μ, log σ²); the decoder maps z to pixel l
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -177,7 +177,7 @@ class VAE(keras.Model):
                 "decoder": keras.saving.serialize_keras_object(self.decoder)}
 
     @classmethod
-    def from_config(cls, config: dict) -> "VAE":
+    def from_config(cls, config: dict) -> VAE:
         config = dict(config)
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
         decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))

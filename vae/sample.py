@@ -127,7 +127,7 @@ def manifold(model: VAE, size: int = 20) -> np.ndarray:
     return image_grid(decode(model, codes), size, padding=0)
 
 
-def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "") -> "plt.Figure":
+def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "") -> plt.Figure:
     """The test set's posterior means μ(x) in 2-D, coloured by digit label."""
     figure, axes = plt.subplots(figsize=(6, 5))
     points = axes.scatter(means[:, 0], means[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6,
@@ -138,7 +138,7 @@ def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "") -> "p
     return figure
 
 
-def figure_to_array(figure: "plt.Figure") -> np.ndarray:
+def figure_to_array(figure: plt.Figure) -> np.ndarray:
     """Render a matplotlib figure (and close it) as an (H, W, 3) float array, for TensorBoard."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")

@@ -31,10 +31,23 @@ from common.images import save_image
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun, TrainingSettings
-from vae.model import (ARCHITECTURES, VAE, active_units, build_vae, encode_means,
-                       importance_weighted_log_likelihood)
-from vae.sample import (MODEL_FILE, decode, figure_to_array, latent_scatter, manifold,
-                        reconstruction_grid, sample_images)
+from vae.model import (
+    ARCHITECTURES,
+    VAE,
+    active_units,
+    build_vae,
+    encode_means,
+    importance_weighted_log_likelihood,
+)
+from vae.sample import (
+    MODEL_FILE,
+    decode,
+    figure_to_array,
+    latent_scatter,
+    manifold,
+    reconstruction_grid,
+    sample_images,
+)
 
 TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every run and epoch
 
