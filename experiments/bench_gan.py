@@ -59,7 +59,7 @@ class BenchSettings:
     steps: int = setting(100, "timed generator steps per network pair", positive=True)
     batch_size: int = setting(64, "images per minibatch", positive=True)
     k: int = setting(1, "discriminator steps per generator step", positive=True)
-    pairs: list[str] = setting(list(PAIRS), "network pairs to time", choices=PAIRS)
+    pairs: list[str] = setting(list(PAIRS), "network pairs to time", choices=PAIRS)  # noqa: RUF009
     mixed_precision: bool = setting(False, "compute in bfloat16")
     data_dir: str | None = setting(None, "folder holding mnist.npz (default: $DATA_DIR)")
     out: str = setting("experiments/results/gan/bench.json", "where to write the results")
