@@ -14,6 +14,8 @@ import os
 import time
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -33,10 +35,10 @@ def images_per_second(model, size: int, batch: int, repeats: int) -> float:
 
 def optimisation_seconds(size: int, iterations: int, probe: int) -> float:
     """Seconds for `iterations` L-BFGS iterations at long side `size`, from a `probe`-iteration run."""
+    from common.images import load_image
     from experiments.bench_nst import build
     from nst.layers import vgg19_weights
     from nst.model import load_vgg19
-    from common.images import load_image
 
     images = os.path.join(os.environ["DATA_DIR"], "images")
     vgg = load_vgg19(vgg19_weights())

@@ -19,9 +19,13 @@ import argparse
 import os
 import resource
 import time
+from functools import partial
 from pathlib import Path
+from typing import Self
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
@@ -30,8 +34,7 @@ from common.images import load_image, resize_long_side
 from common.plots import plot_curves
 from nst import optimize
 from nst.layers import vgg19_weights
-from nst.model import (StyleTransferObjective, compute_targets, feature_extractor, load_vgg19,
-                       preprocess)
+from nst.model import StyleTransferObjective, compute_targets, feature_extractor, load_vgg19, preprocess
 from nst.run import DEFAULT_STYLE_LAYERS, Settings
 
 DEFAULTS = Settings()
@@ -73,7 +76,7 @@ class Clock:
     time is what this work costs, so ratios are taken on it.
     """
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Self:
         self.wall, self.cpu = -time.perf_counter(), -time.process_time()
         return self
 
@@ -111,6 +114,11 @@ def steady_lbfgs(objective: StyleTransferObjective, initial: np.ndarray,
     return clock, last_count - first_count, first_wall - start
 
 
+def record_loss(losses: list[float], iteration: int, image: np.ndarray, loss: float, terms: dict) -> None:
+    """An optimiser callback (with `losses` bound) that keeps each reported loss."""
+    losses.append(loss)
+
+
 def convergence(objective: StyleTransferObjective, initial: np.ndarray, iterations: int,
                 lr: float) -> dict[str, list[float]]:
     """Loss per iteration for each optimiser from the same start."""
@@ -118,7 +126,7 @@ def convergence(objective: StyleTransferObjective, initial: np.ndarray, iteratio
     for name in optimize.OPTIMIZERS:
         # L-BFGS reports the loss after each iteration, Adam the loss before each step.
         losses = [float(objective.loss_and_gradient(initial)[0])] if name == "lbfgs" else []
-        record = lambda iteration, image, loss, terms: losses.append(loss)  # noqa: E731
+        record = partial(record_loss, losses)
         if name == "lbfgs":
             optimize.lbfgs(objective, initial, iterations, record)
         else:

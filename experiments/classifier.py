@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.classifier import (classifier_path, dataset_fingerprint, save_classifier,
-                               train_classifier)
+from common.classifier import classifier_path, dataset_fingerprint, save_classifier, train_classifier
 from common.config import parse_settings, setting
 from common.data import DATASETS, load_splits
 from common.errors import UserError, run_cli

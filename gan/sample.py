@@ -82,6 +82,46 @@ def interpolate(generator: keras.Model, steps: int, seed: int = 0) -> np.ndarray
     return generate(generator, slerp(start, end, steps).astype(np.float32))
 
 
+INTERPOLATION = "spherical interpolation between two prior samples"
+
+
+@dataclass
+class GANSampler:
+    """A trained generator behind the protocol the comparison uses for every family.
+
+    `sample(n, seed)` → (n, 28, 28, 1) float32 in [0, 1] (as `sample_images`);
+    `interpolations(rows)` → (rows·10, 28, 28, 1), row r the 10-step walk `interpolate`
+    draws from seed 1 + r; `curves(metrics)` → (title, x label, {label: (x, y)}) from a
+    schema-2 metrics.json; `info` describes the loaded network.
+    """
+
+    generator: keras.Model
+    info: dict
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        return sample_images(self.generator, n, seed)[..., None]
+
+    def interpolations(self, rows: int) -> np.ndarray:
+        walks = [interpolate(self.generator, 10, seed=1 + row) for row in range(rows)]
+        return np.concatenate(walks)[..., None]
+
+    def curves(self, metrics: dict) -> tuple[str, str, dict[str, tuple[list, list]]]:
+        """D and G losses per logged generator step (the `step_history`)."""
+        steps = metrics.get("step_history", {})
+        curves = {label: (steps["step"], steps[key]) for key, label in
+                  (("d_loss", "discriminator"), ("g_loss", "generator")) if steps.get(key)}
+        return "losses", "generator step", curves
+
+
+def load_sampler(run_dir: str | Path) -> GANSampler:
+    """The run's generator (see `load_generator`) as a `GANSampler`; info: family, sampler
+    (generator) parameters, noise size and what `interpolations` shows."""
+    generator = load_generator(run_dir)
+    return GANSampler(generator, {"family": "gan", "sampler_parameters": generator.count_params(),
+                                  "latent_dim": int(generator.input_shape[-1]),
+                                  "interpolation": INTERPOLATION})
+
+
 @dataclass
 class Settings:
     run: str = setting("", "run folder of a gan.train run")

@@ -1,4 +1,5 @@
-"""experiments.compare: the --quick pipeline end to end, --runs with N models, and bad input.
+"""experiments.compare: the --quick pipeline end to end, --runs with N models (schema-1 and
+schema-2 runs), --html, the families' sampler adapters, and bad input.
 
 A tiny classifier is trained on a slice of MNIST and cached under the real MNIST
 fingerprint in a temporary cache, so the pipeline runs without the real one.
@@ -8,13 +9,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from common.classifier import dataset_fingerprint, save_classifier, train_classifier
 from common.data import Splits, load_splits
 from common.errors import UserError
 from experiments.compare import main
+from experiments.models import Sampler, load_sampler
+from experiments.runs import load_finished_run
 from tests.conftest import assert_one_line_error, run_module
 
 
@@ -41,7 +46,7 @@ def quick(cache, tmp_path_factory):
 
 
 def test_quick_pipeline_writes_the_report_figures_metrics_and_runs(quick):
-    out, result = quick
+    out, _ = quick
     report = (out / "report.md").read_text()
     for row in ("real training images", "VAE", "GAN", "Gaussian noise", "Bernoulli"):
         assert f"| {row}" in report
@@ -57,7 +62,7 @@ def test_quick_pipeline_writes_the_report_figures_metrics_and_runs(quick):
     for name in ("samples", "interpolations", "curves", "neighbours_vae", "neighbours_gan"):
         assert (out / f"{name}.png").stat().st_size > 1000
         assert f"{name}.png" in report
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert not (out / "report.html").exists()  # only with --html
     for kind in ("vae", "gan"):
         assert list((out / "runs" / kind / "tensorboard").rglob("events.out.tfevents.*"))
     assert report.startswith("# mnist: VAE vs GAN") and "Budget: 1 epoch(s) per model" in report
@@ -76,7 +81,8 @@ def test_any_number_of_finished_runs_can_be_compared(cli, cache, quick, tmp_path
     shutil.copytree(out / "runs" / "gan", tmp_path / "gan copy")  # a third model
     runs = [out / "runs" / "gan", out / "runs" / "vae", tmp_path / "gan copy"]
     result = cli("experiments.compare", "--runs", *map(str, runs), "--out", str(tmp_path / "again"),
-                 "--samples", "100", "--parzen-validation", "20", "--parzen-test", "100", env=cache)
+                 "--samples", "100", "--parzen-validation", "20", "--parzen-test", "100", "--html",
+                 env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
     again = tmp_path / "again"
     metrics = json.loads((again / "metrics.json").read_text())
@@ -89,6 +95,9 @@ def test_any_number_of_finished_runs_can_be_compared(cli, cache, quick, tmp_path
     assert report.startswith("# mnist: gan vs vae vs gan copy")
     for name in ("neighbours_gan", "neighbours_vae", "neighbours_gan_copy"):
         assert (again / f"{name}.png").stat().st_size > 1000 and f"({name}.png)" in report
+    page = (again / "report.html").read_text()  # --html: the figures linked, not inlined
+    assert "src='samples.png'" in page and "src='neighbours_gan_copy.png'" in page
+    assert "base64" not in page and "<td>gan copy</td>" in page
 
 
 @pytest.fixture
@@ -137,3 +146,72 @@ def test_bad_settings_and_missing_classifier_are_refused_before_any_work(environ
     with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
         main(["--out", str(out)])
     assert not out.exists()
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+def test_each_family_adapter_follows_the_sampler_protocol(quick, family):
+    out, _ = quick
+    run = out / "runs" / family
+    found, _, metrics = load_finished_run(run)
+    sampler = load_sampler(found, run)
+    assert found == family and isinstance(sampler, Sampler)
+    images = sampler.sample(5, 0)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 1
+    assert np.array_equal(images, sampler.sample(5, 0)) and not np.array_equal(images, sampler.sample(5, 1))
+    assert sampler.interpolations(2).shape == (20, 28, 28, 1)
+    assert sampler.info["family"] == family and sampler.info["latent_dim"] > 0
+    assert sampler.info["sampler_parameters"] == metrics["sampler_parameters"]  # counted two ways
+    title, xlabel, curves = sampler.curves(metrics)
+    assert title and xlabel and curves
+    for x, y in curves.values():
+        assert len(x) == len(y) > 0
+
+
+def write_schema_2(source: Path, target: Path) -> None:
+    """A copy of a schema-1 quick run whose metrics.json is rewritten in schema 2 by hand."""
+    shutil.copytree(source, target)
+    old = json.loads((source / "metrics.json").read_text())
+    common = {"schema": 2, "finished": True, "epochs": 1, "epochs_trained": 1.0, "steps": 20,
+              "steps_per_epoch": 20, "time_budget_reached": False, "train_seconds": old["train_seconds"]}
+    if "test_nll" in old:  # the VAE: its decoder (--latent-dim 50, two hidden layers of 500)
+        new = {**old, **common, "sampler_parameters": 50 * 500 + 500 + 500 * 500 + 500 + 500 * 784 + 784}
+    else:  # the GAN: generator and discriminator, step history under its new name
+        history = old["history"]
+        new = {**common, "parameters": old["parameters"] + old["discriminator_parameters"],
+               "sampler_parameters": old["parameters"], "discriminator_steps": 20,
+               "step_history": old["steps"],
+               "history": {"epoch": [1], "train_d_loss": history["d_loss"], "train_g_loss": history["g_loss"],
+                           "sample_fid": history["fid"]}}
+    (target / "metrics.json").write_text(json.dumps(new))
+
+
+def test_schema_2_runs_compare_like_the_schema_1_runs_they_copy(environment, quick, tmp_path):
+    out, _ = quick
+    for family in ("vae", "gan"):
+        write_schema_2(out / "runs" / family, tmp_path / f"{family} v2")
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "report.html").write_text("an older comparison's page")
+    main(["--runs", str(out / "runs" / "vae"), str(out / "runs" / "gan"), str(tmp_path / "vae v2"),
+          str(tmp_path / "gan v2"), "--out", str(again), "--overwrite", "--samples", "100",
+          "--parzen-validation", "20", "--parzen-test", "100"])
+    rows = json.loads((again / "metrics.json").read_text())["rows"]
+    for family in ("vae", "gan"):
+        assert rows[f"{family} v2"] == rows[family]
+    assert rows["gan"]["total_parameters"] > rows["gan"]["generator_parameters"] > 0
+    assert rows["vae"]["generator_parameters"] == 668784 and rows["gan v2"]["test_nll"] is None
+    assert not (again / "report.html").exists()  # without --html an older page goes too
+
+
+def test_metrics_that_cannot_be_converted_give_a_one_line_error(cli, cache, quick, tmp_path):
+    out, _ = quick
+    broken = tmp_path / "broken"
+    shutil.copytree(out / "runs" / "gan", broken)
+    metrics = json.loads((broken / "metrics.json").read_text())
+    del metrics["discriminator_parameters"]
+    (broken / "metrics.json").write_text(json.dumps(metrics))
+    result = cli("experiments.compare", "--runs", str(broken), "--out", str(tmp_path / "x"), env=cache)
+    assert_one_line_error(result, str(broken / "metrics.json"), "written by an older version",
+                          "'discriminator_parameters'", "python -m gan.train")
+    assert not (tmp_path / "x").exists()

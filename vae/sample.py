@@ -146,6 +146,51 @@ def figure_to_array(figure: plt.Figure) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255.0
 
 
+INTERPOLATION = "spherical interpolation between two prior samples"
+
+
+@dataclass
+class VAESampler:
+    """A trained VAE behind the protocol the comparison uses for every family.
+
+    `sample(n, seed)` → (n, 28, 28, 1) float32 in [0, 1] (decoder means, as `sample_images`);
+    `interpolations(rows)` → (rows·10, 28, 28, 1), each row 10 decoded steps along the great
+    circle between two prior codes; `curves(metrics)` → (title, x label, {label: (x, y)}) from
+    a schema-2 metrics.json; `info` describes the loaded network.
+    """
+
+    model: VAE
+    info: dict
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        return sample_images(self.model, n, seed)[..., None]
+
+    def interpolations(self, rows: int) -> np.ndarray:
+        z = np.random.default_rng(1).standard_normal((rows, 2, self.model.latent_dim)).astype(np.float32)
+        t = np.linspace(0.0, 1.0, 10, dtype=np.float32)
+        walks = [decode(self.model, slerp(a, b, t).astype(np.float32)) for a, b in z]
+        return np.concatenate(walks)[..., None]
+
+    def curves(self, metrics: dict) -> tuple[str, str, dict[str, tuple[list, list]]]:
+        """The train and test −ELBO per epoch (the history's `train_elbo`, `test_elbo`)."""
+        history = metrics.get("history", {})
+        epochs = history.get("epoch", [])
+        curves = {}
+        for key, label in (("train_elbo", "train"), ("test_elbo", "test")):
+            points = [(e, -v) for e, v in zip(epochs, history.get(key) or []) if v is not None]
+            if points:
+                curves[label] = ([e for e, _ in points], [v for _, v in points])
+        return "−ELBO (nats per image)", "epoch", curves
+
+
+def load_sampler(run_dir: str | Path) -> VAESampler:
+    """The run's VAE (see `load_vae`) as a `VAESampler`; info: family, sampler (decoder)
+    parameters, latent size and what `interpolations` shows."""
+    model = load_vae(run_dir)
+    return VAESampler(model, {"family": "vae", "sampler_parameters": model.decoder.count_params(),
+                              "latent_dim": model.latent_dim, "interpolation": INTERPOLATION})
+
+
 @dataclass
 class SampleSettings:
     run: str | None = setting(None, "run folder of a trained VAE (required)")

@@ -1,0 +1,104 @@
+"""What a comparison is asked to do: its settings and the models it compares.
+
+`Settings` are the flags of `python -m experiments.compare` (or its --config file);
+`validate` checks every entry of `models` (`{"name", "model", "args"}`) before any
+work starts, so a mistake in the last model's flags is found before the first trains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from common.config import setting
+from common.data import DATASETS
+from common.errors import UserError
+
+MODELS = ("vae", "gan")  # the families the comparison can train and sample
+DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
+                  {"name": "GAN", "model": "gan", "args": []}]
+MODEL_KEYS = ("name", "model", "args")
+# Flags of vae.train / gan.train that the comparison sets itself, for every model alike.
+CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--max-minutes", "--steps-per-epoch",
+                    "--seed", "--run-dir", "--name", "--resume", "--quiet")
+QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
+         "parzen_test": 1000}
+# Each family's own flags that make --quick quick (a table, so no code branches on the family).
+QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"], "gan": ["--log-every", "5"]}
+
+
+def slug(name: str) -> str:
+    """A model's name as a file name: `GAN k=2` → `gan_k_2`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+@dataclass
+class Settings:
+    """The comparison's settings; `validate` fills in the models' default names and --quick."""
+
+    out: str | None = setting(None, "folder for report.md, metrics.json, figures and runs (required)")
+    dataset: str = setting("mnist", "dataset every model is trained and scored on", choices=DATASETS)
+    data_dir: str | None = setting(None, "folder holding the dataset (default: $DATA_DIR)")
+    # RUF009: setting() returns a dataclasses.field (a default_factory for lists), not a shared default.
+    models: list[dict] = setting(
+        DEFAULT_MODELS, "the models to train, each a JSON object {\"name\": ..., \"model\": "
+        "\"vae\" or \"gan\", \"args\": [vae.train / gan.train flags]}")
+    runs: list[str] | None = setting(
+        None, "finished vae.train / gan.train run folders to compare instead of training; "
+        "each is named by its folder")
+    runs_dir: str | None = setting(None, "where the trained runs go, one folder per model "
+                                         "(default: OUT/runs)")
+    epochs: int = setting(10, "training epochs for each model (the matching budget)", positive=True)
+    minutes: float | None = setting(None, "equal-time budget instead: each model trains for this "
+                                          "many minutes of training steps (--epochs is then the "
+                                          "upper limit)", positive=True)
+    steps_per_epoch: int | None = setting(None, "cap on steps per epoch for every model",
+                                          positive=True)
+    samples: int = setting(10000, "images sampled from each model and scored", min=10)
+    parzen_validation: int = setting(1000, "validation images for choosing the Parzen σ", min=2)
+    parzen_test: int = setting(10000, "test images for the Parzen log-likelihood", min=2)
+    seed: int = setting(0, "seed for training, sampling and baselines", min=0)
+    title: str | None = setting(None, "the report's title (default: the models' names joined by vs)")
+    quick: bool = setting(False, "tiny budget for trying the pipeline: "
+                                 + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    overwrite: bool = setting(False, "replace the results of an earlier comparison in --out")
+    html: bool = setting(False, "also write report.html (the report as a web page; it links the "
+                                "PNGs next to it by relative path)")
+
+    def validate(self) -> None:
+        """Check --out and every model spec; apply --quick."""
+        if not self.out:
+            raise UserError("--out: say where the report goes")
+        self.models = [model_spec(index, spec, self.models) for index, spec in enumerate(self.models)]
+        names = [slug(spec["name"]) for spec in self.models]
+        if len(set(names)) < len(names):
+            raise UserError(f"--models: names must differ (as file names: {', '.join(names)})")
+        if self.quick:
+            for name, value in QUICK.items():
+                setattr(self, name, value)
+            self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]]}
+                           for spec in self.models]
+
+
+def model_spec(index: int, spec: dict, models: list[dict]) -> dict:
+    """Entry `index` of `models`, checked, with its default name filled in."""
+    where = f"--models[{index}]"
+    unknown = sorted(set(spec) - set(MODEL_KEYS))
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                        f"(expected {', '.join(MODEL_KEYS)})")
+    family = spec.get("model")
+    if family not in MODELS:
+        raise UserError(f"{where}: \"model\" must be one of {', '.join(MODELS)}, got {family!r}")
+    args = spec.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise UserError(f"{where}: \"args\" must be a list of strings, got {args!r}")
+    for flag in args:
+        if flag.split("=")[0] in CONTROLLED_FLAGS:
+            raise UserError(f"{where}: {flag} is set by the comparison for every model; "
+                            "use its own setting instead")
+    same_family = sum(other.get("model") == family for other in models)
+    name = spec.get("name") or (family.upper() if same_family == 1 else f"{family.upper()} {index + 1}")
+    if not isinstance(name, str) or not slug(name):
+        raise UserError(f"{where}: \"name\" must be a non-empty string, got {name!r}")
+    return {"name": name, "model": family, "args": args}
