@@ -168,28 +168,27 @@ def test_each_family_adapter_follows_the_sampler_protocol(quick, family):
         assert len(x) == len(y) > 0
 
 
-def write_schema_2(source: Path, target: Path) -> None:
-    """A copy of a schema-1 quick run whose metrics.json is rewritten in schema 2 by hand."""
+def write_schema_1(source: Path, target: Path) -> None:
+    """A copy of a (schema-2) quick run whose metrics.json is rewritten by hand as the trainers
+    wrote it before schema 2."""
     shutil.copytree(source, target)
-    old = json.loads((source / "metrics.json").read_text())
-    common = {"schema": 2, "finished": True, "epochs": 1, "epochs_trained": 1.0, "steps": 20,
-              "steps_per_epoch": 20, "time_budget_reached": False, "train_seconds": old["train_seconds"]}
-    if "test_nll" in old:  # the VAE: its decoder (--latent-dim 50, two hidden layers of 500)
-        new = {**old, **common, "sampler_parameters": 50 * 500 + 500 + 500 * 500 + 500 + 500 * 784 + 784}
-    else:  # the GAN: generator and discriminator, step history under its new name
-        history = old["history"]
-        new = {**common, "parameters": old["parameters"] + old["discriminator_parameters"],
-               "sampler_parameters": old["parameters"], "discriminator_steps": 20,
-               "step_history": old["steps"],
-               "history": {"epoch": [1], "train_d_loss": history["d_loss"], "train_g_loss": history["g_loss"],
-                           "sample_fid": history["fid"]}}
-    (target / "metrics.json").write_text(json.dumps(new))
+    new = json.loads((source / "metrics.json").read_text())
+    old = {key: new[key] for key in ("epochs", "time_budget_reached", "train_seconds", "steps_per_epoch")}
+    if "test_nll" in new:  # the VAE: the same keys less the schema-2 additions
+        old.update({key: value for key, value in new.items() if key not in
+                    ("schema", "finished", "epochs_trained", "sampler_parameters")})
+    else:  # the GAN: generator parameters only, the step history as `steps`, unprefixed history
+        history = {key.removeprefix("train_").removeprefix("sample_"): values
+                   for key, values in new["history"].items() if key != "epoch"}
+        old.update(parameters=new["sampler_parameters"], steps=new["step_history"], history=history,
+                   discriminator_parameters=new["parameters"] - new["sampler_parameters"])
+    (target / "metrics.json").write_text(json.dumps(old))
 
 
-def test_schema_2_runs_compare_like_the_schema_1_runs_they_copy(environment, quick, tmp_path):
+def test_schema_1_runs_compare_like_the_schema_2_runs_they_copy(environment, quick, tmp_path):
     out, _ = quick
     for family in ("vae", "gan"):
-        write_schema_2(out / "runs" / family, tmp_path / f"{family} v2")
+        write_schema_1(out / "runs" / family, tmp_path / f"{family} v2")
     again = tmp_path / "again"
     again.mkdir()
     (again / "report.html").write_text("an older comparison's page")
@@ -207,7 +206,7 @@ def test_schema_2_runs_compare_like_the_schema_1_runs_they_copy(environment, qui
 def test_metrics_that_cannot_be_converted_give_a_one_line_error(cli, cache, quick, tmp_path):
     out, _ = quick
     broken = tmp_path / "broken"
-    shutil.copytree(out / "runs" / "gan", broken)
+    write_schema_1(out / "runs" / "gan", broken)
     metrics = json.loads((broken / "metrics.json").read_text())
     del metrics["discriminator_parameters"]
     (broken / "metrics.json").write_text(json.dumps(metrics))
