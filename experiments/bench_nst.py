@@ -25,6 +25,7 @@ from typing import Self
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
 
+# Sorting would put `import common` after TensorFlow, too late to quiet it.
 # isort: split
 import keras
 import numpy as np
@@ -139,7 +140,7 @@ def iterations_to(losses: list[float], target: float) -> int | None:
     return next((i for i, loss in enumerate(losses) if loss <= target), None)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=10, help="timed iterations per measurement")
@@ -148,8 +149,77 @@ def main() -> None:
     parser.add_argument("--convergence-size", type=int, default=256)
     parser.add_argument("--convergence-iterations", type=int, default=300, help="0 to skip")
     parser.add_argument("--curves", default="experiments/results/nst/convergence.png")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def report_speed(vgg: keras.Model, content: np.ndarray, style: np.ndarray, size: int,
+                 repeats: int) -> None:
+    """Print seconds per iteration at long side `size`, and each ratio to the floor."""
+    objective, initial, forward_backward = build(vgg, content, style, size)
+    image = tf.constant(initial)
+    forward_backward(image)  # trace both functions before timing
+    objective.loss_and_gradient(image)
+    with Clock() as floor:
+        for _ in range(repeats):
+            forward_backward(image)
+    with Clock() as evaluation:
+        for _ in range(repeats):
+            objective.loss_and_gradient(image)
+    lbfgs, lbfgs_evaluations, lbfgs_setup = steady_lbfgs(objective, initial, repeats)
+    with Clock() as adam:
+        optimize.adam(objective, initial, repeats, DEFAULTS.lr, lambda *_: None)
+    base = (floor.wall / repeats, floor.cpu / repeats)
+    height, width = objective.shape[1:3]
+    print(f"{width}x{height}, {repeats} repeats, peak RSS {peak_memory_mib():.0f} MiB")
+    for name, clock, per in (("floor (bare VGG19)", floor, repeats),
+                             ("loss + gradient", evaluation, repeats),
+                             ("L-BFGS iteration", lbfgs, repeats),
+                             ("L-BFGS evaluation", lbfgs, lbfgs_evaluations),
+                             ("Adam iteration", adam, repeats)):
+        wall, cpu = clock.wall / per, clock.cpu / per
+        print(f"  {name:19} {wall:6.3f} / {cpu:6.3f} s   ratio {wall / base[0]:5.3f} / "
+              f"{cpu / base[1]:5.3f}")
+    print(f"  L-BFGS: {lbfgs_evaluations / repeats:.2f} evaluations per iteration, "
+          f"{lbfgs_setup:.1f} s before the first iteration ended")
+
+
+def report_gpu_reference(vgg: keras.Model, content: np.ndarray, style: np.ndarray) -> None:
+    """Print the time of 500 iterations at 512 px, the classic reference (22 s on a Titan X)."""
+    objective, initial, _ = build(vgg, content, style, 512)
+    objective.loss_and_gradient(initial)
+    for name in optimize.OPTIMIZERS:
+        start = time.perf_counter()
+        if name == "lbfgs":
+            optimize.lbfgs(objective, initial, 500, lambda *_: None)
+        else:
+            optimize.adam(objective, initial, 500, DEFAULTS.lr, lambda *_: None)
+        print(f"GPU, 500 {name} iterations at 512 px: {time.perf_counter() - start:.1f} s")
+
+
+def report_convergence(vgg: keras.Model, content: np.ndarray, style: np.ndarray, size: int,
+                       iterations: int, curves_path: str) -> None:
+    """Print iterations to 95 % of the loss reduction per optimiser, and plot both curves."""
+    objective, initial, _ = build(vgg, content, style, size)
+    curves = convergence(objective, initial, iterations, DEFAULTS.lr)
+    best = min(min(losses) for losses in curves.values())
+    print(f"convergence at {size} px from the content image, {iterations} iterations:")
+    for name, losses in curves.items():
+        own = losses[0] - 0.95 * (losses[0] - losses[-1])
+        common_target = losses[0] - 0.95 * (losses[0] - best)
+        reached = iterations_to(losses, common_target)
+        reached = reached if reached is not None else f"more than {len(losses) - 1}"
+        print(f"  {name:5}: loss {losses[0]:.4g} → {losses[-1]:.4g}; 95 % of its own "
+              f"reduction after {iterations_to(losses, own)} iterations; 95 % of the best "
+              f"reduction after {reached}")
+    plot_curves(curves_path,
+                {name: (range(len(losses)), losses) for name, losses in curves.items()},
+                title=f"NST loss, {size} px, tubingen × starry_night",
+                xlabel="iteration", ylabel="total loss J", log_y=True)
+    print(f"wrote {curves_path}")
+
+
+def main() -> None:
+    args = parse_args()
     keras.mixed_precision.set_global_policy(args.precision)
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
@@ -159,63 +229,12 @@ def main() -> None:
     print("seconds per iteration (wall / CPU); ratio to the floor (wall / CPU); L-BFGS from "
           "its 2nd iteration on, with evaluations per iteration and the time before it")
     for size in args.sizes:
-        objective, initial, forward_backward = build(vgg, content, style, size)
-        image = tf.constant(initial)
-        forward_backward(image)  # trace both functions before timing
-        objective.loss_and_gradient(image)
-        with Clock() as floor:
-            for _ in range(args.repeats):
-                forward_backward(image)
-        with Clock() as evaluation:
-            for _ in range(args.repeats):
-                objective.loss_and_gradient(image)
-        lbfgs, lbfgs_evaluations, lbfgs_setup = steady_lbfgs(objective, initial, args.repeats)
-        with Clock() as adam:
-            optimize.adam(objective, initial, args.repeats, DEFAULTS.lr, lambda *_: None)
-        base = (floor.wall / args.repeats, floor.cpu / args.repeats)
-        height, width = objective.shape[1:3]
-        print(f"{width}x{height}, {args.repeats} repeats, peak RSS {peak_memory_mib():.0f} MiB")
-        for name, clock, per in (("floor (bare VGG19)", floor, args.repeats),
-                                 ("loss + gradient", evaluation, args.repeats),
-                                 ("L-BFGS iteration", lbfgs, args.repeats),
-                                 ("L-BFGS evaluation", lbfgs, lbfgs_evaluations),
-                                 ("Adam iteration", adam, args.repeats)):
-            wall, cpu = clock.wall / per, clock.cpu / per
-            print(f"  {name:19} {wall:6.3f} / {cpu:6.3f} s   ratio {wall / base[0]:5.3f} / "
-                  f"{cpu / base[1]:5.3f}")
-        print(f"  L-BFGS: {lbfgs_evaluations / args.repeats:.2f} evaluations per iteration, "
-              f"{lbfgs_setup:.1f} s before the first iteration ended")
-
-    if tf.config.list_physical_devices("GPU"):  # the classic reference: 500 iterations, 512 px
-        objective, initial, _ = build(vgg, content, style, 512)
-        objective.loss_and_gradient(initial)
-        for name in optimize.OPTIMIZERS:
-            start = time.perf_counter()
-            if name == "lbfgs":
-                optimize.lbfgs(objective, initial, 500, lambda *_: None)
-            else:
-                optimize.adam(objective, initial, 500, DEFAULTS.lr, lambda *_: None)
-            print(f"GPU, 500 {name} iterations at 512 px: {time.perf_counter() - start:.1f} s")
-
+        report_speed(vgg, content, style, size, args.repeats)
+    if tf.config.list_physical_devices("GPU"):
+        report_gpu_reference(vgg, content, style)
     if args.convergence_iterations:
-        objective, initial, _ = build(vgg, content, style, args.convergence_size)
-        curves = convergence(objective, initial, args.convergence_iterations, DEFAULTS.lr)
-        best = min(min(losses) for losses in curves.values())
-        print(f"convergence at {args.convergence_size} px from the content image, "
-              f"{args.convergence_iterations} iterations:")
-        for name, losses in curves.items():
-            own = losses[0] - 0.95 * (losses[0] - losses[-1])
-            common_target = losses[0] - 0.95 * (losses[0] - best)
-            reached = iterations_to(losses, common_target)
-            reached = reached if reached is not None else f"more than {len(losses) - 1}"
-            print(f"  {name:5}: loss {losses[0]:.4g} → {losses[-1]:.4g}; 95 % of its own "
-                  f"reduction after {iterations_to(losses, own)} iterations; 95 % of the best "
-                  f"reduction after {reached}")
-        plot_curves(args.curves,
-                    {name: (range(len(losses)), losses) for name, losses in curves.items()},
-                    title=f"NST loss, {args.convergence_size} px, tubingen × starry_night",
-                    xlabel="iteration", ylabel="total loss J", log_y=True)
-        print(f"wrote {args.curves}")
+        report_convergence(vgg, content, style, args.convergence_size,
+                           args.convergence_iterations, args.curves)
 
 
 if __name__ == "__main__":

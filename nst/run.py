@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import PRECISIONS, RunSettings, parse_settings, setting, settings_dict
-from common.errors import UserError, run_cli
+from common.errors import RunFailed, UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
 from nst import color
@@ -178,6 +178,74 @@ class Progress:
     losses: dict[str, float] | None = None
 
 
+class RunReporter:
+    """The run's TensorBoard log, progress bar, output paths and `Progress`.
+
+    The optimisers report each finished iteration to `on_iteration`; both the normal end
+    and a non-finite loss write their image through `finished_image` and `save_outputs`.
+    """
+
+    def __init__(self, settings: Settings, run_dir: Path, original_content: np.ndarray | None):
+        import keras  # here, not at the top: bad input must fail before TensorFlow loads
+
+        from common.tensorboard import TensorBoardLogger
+
+        self.settings, self.run_dir, self.original_content = settings, run_dir, original_content
+        self.logger = TensorBoardLogger(run_dir)
+        self.outputs = [run_dir / "output.png"] + \
+            ([Path(settings.output)] if settings.output else [])
+        self.progbar = keras.utils.Progbar(settings.iterations * settings.scales,
+                                           verbose=0 if settings.quiet else 1,
+                                           stateful_metrics=["loss", "content", "style", "tv"])
+        self.progress = Progress()
+
+    def log_inputs(self, content: np.ndarray | None, styles: list[np.ndarray]) -> None:
+        self.logger.config(settings_dict(self.settings))
+        if content is not None:
+            self.logger.image("inputs/content", content, 0)
+        for index, style in enumerate(styles):
+            self.logger.image(f"inputs/style_{index}", style, 0)
+
+    def finished_image(self, caffe_image: np.ndarray) -> np.ndarray:
+        """A caffe image as the user sees it: in [0, 1], with the content's colours if asked."""
+        from nst.model import deprocess
+
+        image = np.clip(deprocess(caffe_image[0]), 0.0, 1.0)
+        if self.settings.preserve_color and self.settings.color_method == "luminance" \
+                and self.original_content is not None:  # luminance-only: the content's chroma
+            colors = resize(self.original_content, *image.shape[:2])
+            image = color.with_content_chrominance(image, colors)
+        return image
+
+    def on_iteration(self, iteration: int, image: np.ndarray, loss: float,
+                     terms: dict[str, float]) -> None:
+        progress = self.progress
+        progress.iteration, progress.last_image = iteration, image
+        progress.losses = {"loss": loss, **terms}
+        self.logger.scalars(progress.losses, iteration)
+        self.progbar.update(iteration, [("loss", loss), ("content", terms["content"]),
+                                        ("style", terms["style"]), ("tv", terms["tv"])])
+        if self.settings.save_every and iteration % self.settings.save_every == 0:
+            image = self.finished_image(image)
+            save_image(self.run_dir / "images" / f"iteration_{iteration:05d}.jpg", image,
+                       quality=90)
+            self.logger.image("generated", image, iteration)
+
+    def save_outputs(self, image: np.ndarray) -> None:
+        for path in self.outputs:
+            save_image(path, image)
+
+
+@dataclass
+class OptimizationResult:
+    """What the coarse-to-fine loop hands to `write_result`."""
+
+    image: np.ndarray  # caffe image at the finest scale
+    info: dict[str, object]  # the last scale's optimiser report
+    initial_losses: dict[str, float]  # before the first iteration of the coarsest scale
+    optimizing_seconds: float  # inside the optimisers only: tracing and first evaluations excluded
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0], prog="python -m nst.run")
     style_layers = settings.style_layer_weights()
@@ -236,110 +304,114 @@ def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None
     `content` and `styles` are what the network sees (grey for luminance-only transfer);
     `original_content` gives the colours back; `init_picture` is an --init PATH image.
     """
-    import keras
-
-    from common.tensorboard import TensorBoardLogger
     from nst import optimize
-    from nst.model import StyleTransferObjective, compute_targets, deprocess, preprocess
 
-    logger = TensorBoardLogger(run_dir)
-    logger.config(settings_dict(settings))
-    if content is not None:
-        logger.image("inputs/content", content, 0)
-    for index, style in enumerate(styles):
-        logger.image(f"inputs/style_{index}", style, 0)
+    reporter = RunReporter(settings, run_dir, original_content)
+    reporter.log_inputs(content, styles)
+    started = time.perf_counter()
+    try:
+        result = optimize_scales(settings, extractor, content, styles, style_layers, shape,
+                                 init_picture, reporter)
+    except optimize.NonFiniteLoss as error:
+        progress = reporter.progress
+        reporter.save_outputs(reporter.finished_image(progress.last_image))
+        write_metrics(run_dir, {"stopped": str(error), "last_finite_iteration": progress.iteration})
+        raise RunFailed(f"{error}; stopped. Last finite image (iteration {progress.iteration}) "
+                        f"written to {', '.join(map(str, reporter.outputs))}") from None
+    write_result(settings, reporter, result, shape, started)
+
+
+def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
+                    styles: list[np.ndarray], style_layers: dict[str, float],
+                    shape: tuple[int, int], init_picture: np.ndarray | None,
+                    reporter: RunReporter) -> OptimizationResult:
+    """Solve at size/2^(K-1) first, then start each finer scale from the coarser result."""
+    from nst.model import deprocess
+
     blend = settings.style_blend or [1.0] * len(styles)
     blend = [weight / sum(blend) for weight in blend]
-    outputs = [run_dir / "output.png"] + ([Path(settings.output)] if settings.output else [])
-    total_iterations = settings.iterations * settings.scales
-    progbar = keras.utils.Progbar(total_iterations, verbose=0 if settings.quiet else 1,
-                                  stateful_metrics=["loss", "content", "style", "tv"])
-    progress = Progress()
-
-    def finished_image(caffe_image: np.ndarray) -> np.ndarray:
-        image = np.clip(deprocess(caffe_image[0]), 0.0, 1.0)
-        if settings.preserve_color and settings.color_method == "luminance" \
-                and original_content is not None:  # luminance-only: the content's chroma
-            colors = resize(original_content, *image.shape[:2])
-            image = color.with_content_chrominance(image, colors)
-        return image
-
-    def on_iteration(iteration: int, image: np.ndarray, loss: float,
-                     terms: dict[str, float]) -> None:
-        progress.iteration, progress.last_image = iteration, image
-        progress.losses = {"loss": loss, **terms}
-        logger.scalars(progress.losses, iteration)
-        progbar.update(iteration, [("loss", loss), ("content", terms["content"]),
-                                   ("style", terms["style"]), ("tv", terms["tv"])])
-        if settings.save_every and iteration % settings.save_every == 0:
-            image = finished_image(image)
-            save_image(run_dir / "images" / f"iteration_{iteration:05d}.jpg", image, quality=90)
-            logger.image("generated", image, iteration)
-
     rng = np.random.default_rng(settings.seed)
     height, width = shape
     image = None
-    started = time.perf_counter()
-    optimizing_seconds = 0.0
     info: dict[str, object] = {}
     initial_losses: dict[str, float] = {}
-    try:
-        for scale in range(settings.scales):
-            factor = 2 ** (settings.scales - 1 - scale)
-            h, w = max(1, round(height / factor)), max(1, round(width / factor))
-            scale_content = resize(content, h, w) if content is not None else None
-            scale_styles = [resize_long_side(style, max(1, round(settings.style_scale * max(h, w))))
-                            for style in styles]
-            if image is None:
-                initial = initial_image(settings, scale_content, init_picture, (h, w), rng)
-            else:
-                initial = resize(np.clip(deprocess(image[0]), 0.0, 1.0), h, w)
-            caffe_shape = (1, h, w, 3)
-            targets = compute_targets(extractor, caffe_shape, scale_content, settings.content_layer,
-                                      scale_styles, blend, style_layers)
-            objective = StyleTransferObjective(
-                extractor, caffe_shape, settings.content_layer, style_layers, targets,
-                settings.content_weight, settings.style_weight, settings.tv_weight, settings.xla)
-            progress.last_image = preprocess(initial)[None]
-            # One evaluation before timing: traces the tf.function and records where we start.
-            loss, _, terms = objective.loss_and_gradient(progress.last_image)
-            if scale == 0:
-                initial_losses = {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
-                logger.scalars(initial_losses, 0)
-            first = scale * settings.iterations + 1
-            tick = time.perf_counter()
-            if settings.optimizer == "lbfgs":
-                image, info = optimize.lbfgs(objective, progress.last_image, settings.iterations,
-                                             on_iteration, first)
-            else:
-                image, info = optimize.adam(objective, progress.last_image, settings.iterations,
-                                            settings.lr, on_iteration, first)
-            optimizing_seconds += time.perf_counter() - tick
-    except optimize.NonFiniteLoss as error:
-        kept = finished_image(progress.last_image)
-        for path in outputs:
-            save_image(path, kept)
-        write_metrics(run_dir, {"stopped": str(error), "last_finite_iteration": progress.iteration})
-        raise UserError(f"{error}; stopped. Last finite image (iteration {progress.iteration}) "
-                        f"written to {', '.join(map(str, outputs))}", exit_code=1) from None
-    result = finished_image(image)
-    for path in outputs:
-        save_image(path, result)
-    logger.image("generated", result, progress.iteration)
-    logger.close()
-    iterations = progress.iteration
-    metrics = {**{f"initial_{name}": value for name, value in initial_losses.items()},
-               **{f"final_{name}": value for name, value in (progress.losses or {}).items()},
-               "iterations": iterations, "evaluations_last_scale": info.get("evaluations"),
-               "optimizer_status": info.get("status"), "height": height, "width": width,
+    optimizing_seconds = 0.0
+    for scale in range(settings.scales):
+        factor = 2 ** (settings.scales - 1 - scale)
+        h, w = max(1, round(height / factor)), max(1, round(width / factor))
+        scale_content = resize(content, h, w) if content is not None else None
+        scale_styles = [resize_long_side(style, max(1, round(settings.style_scale * max(h, w))))
+                        for style in styles]
+        if image is None:
+            initial = initial_image(settings, scale_content, init_picture, (h, w), rng)
+        else:
+            initial = resize(np.clip(deprocess(image[0]), 0.0, 1.0), h, w)
+        image, info, losses, seconds = optimize_scale(
+            settings, extractor, scale, scale_content, scale_styles, blend, style_layers, initial,
+            reporter)
+        if scale == 0:
+            initial_losses = losses
+        optimizing_seconds += seconds
+    return OptimizationResult(image, info, initial_losses, optimizing_seconds)
+
+
+def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarray | None,
+                   styles: list[np.ndarray], blend: list[float], style_layers: dict[str, float],
+                   initial: np.ndarray, reporter: RunReporter
+                   ) -> tuple[np.ndarray, dict[str, object], dict[str, float], float]:
+    """Run the optimiser at one scale, from `initial` (in [0, 1], already at this scale's size).
+
+    Returns the caffe image, the optimiser's report, the losses at `initial` and the seconds
+    spent in the optimiser.
+    """
+    from nst import optimize
+    from nst.model import StyleTransferObjective, compute_targets, preprocess
+
+    caffe_shape = (1, *initial.shape[:2], 3)
+    targets = compute_targets(extractor, caffe_shape, content, settings.content_layer, styles,
+                              blend, style_layers)
+    objective = StyleTransferObjective(
+        extractor, caffe_shape, settings.content_layer, style_layers, targets,
+        settings.content_weight, settings.style_weight, settings.tv_weight, settings.xla)
+    start = reporter.progress.last_image = preprocess(initial)[None]
+    # One evaluation before timing: traces the tf.function and records where we start.
+    loss, _, terms = objective.loss_and_gradient(start)
+    initial_losses = {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
+    if scale == 0:
+        reporter.logger.scalars(initial_losses, 0)
+    first = scale * settings.iterations + 1
+    tick = time.perf_counter()
+    if settings.optimizer == "lbfgs":
+        image, info = optimize.lbfgs(objective, start, settings.iterations,
+                                     reporter.on_iteration, first)
+    else:
+        image, info = optimize.adam(objective, start, settings.iterations, settings.lr,
+                                    reporter.on_iteration, first)
+    return image, info, initial_losses, time.perf_counter() - tick
+
+
+def write_result(settings: Settings, reporter: RunReporter, result: OptimizationResult,
+                 shape: tuple[int, int], started: float) -> None:
+    """Write the final image to every output, log it and write metrics.json."""
+    final = reporter.finished_image(result.image)
+    reporter.save_outputs(final)
+    reporter.logger.image("generated", final, reporter.progress.iteration)
+    reporter.logger.close()
+    iterations = reporter.progress.iteration
+    height, width = shape
+    metrics = {**{f"initial_{name}": value for name, value in result.initial_losses.items()},
+               **{f"final_{name}": value
+                  for name, value in (reporter.progress.losses or {}).items()},
+               "iterations": iterations, "evaluations_last_scale": result.info.get("evaluations"),
+               "optimizer_status": result.info.get("status"), "height": height, "width": width,
                "wall_seconds": time.perf_counter() - started,
-               "seconds_per_iteration": optimizing_seconds / max(iterations, 1),
+               "seconds_per_iteration": result.optimizing_seconds / max(iterations, 1),
                "optimizer": settings.optimizer,
-               "outputs": [str(path) for path in outputs]}
-    write_metrics(run_dir, metrics)
+               "outputs": [str(path) for path in reporter.outputs]}
+    write_metrics(reporter.run_dir, metrics)
     if not settings.quiet:
-        print(f"wrote {', '.join(map(str, outputs))} ({iterations} iterations, "
-              f"{metrics['seconds_per_iteration']:.2f} s/iteration); run folder {run_dir}")
+        print(f"wrote {', '.join(map(str, reporter.outputs))} ({iterations} iterations, "
+              f"{metrics['seconds_per_iteration']:.2f} s/iteration); run folder {reporter.run_dir}")
 
 
 def initial_image(settings: Settings, content: np.ndarray | None,
