@@ -38,9 +38,13 @@ class Checkpointer:
     `initial_epoch=checkpointer.epoch` and end with as many steps as an uninterrupted run.
     """
 
-    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, **trackables: Any):
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3,
+                 read_directory: str | os.PathLike | None = None, **trackables: Any):
         self.directory = Path(directory)
+        # Where `restore` looks: the chief's folder, also for the workers that save elsewhere.
+        self.read_directory = Path(read_directory) if read_directory is not None else self.directory
         self.epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint_items = trackables
         self.checkpoint = tf.train.Checkpoint(epoch=self.epoch_variable, **trackables)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory),
                                                   max_to_keep=max_to_keep)
@@ -62,7 +66,7 @@ class Checkpointer:
         """Every checkpoint in the folder, newest first, found from the files themselves so
         that a damaged index file (`checkpoint`) hides none of them."""
         numbered = []
-        for index in self.directory.glob("ckpt-*.index"):
+        for index in self.read_directory.glob("ckpt-*.index"):
             number = index.stem.split("-")[-1]
             if number.isdigit():
                 numbered.append((int(number), str(index.with_suffix(""))))
@@ -92,7 +96,7 @@ class Checkpointer:
                 print(f"warning: newer checkpoint(s) do not restore ({'; '.join(failures)}); "
                       f"resumed from {Path(path).name}", flush=True)
             return True
-        raise UserError(f"{self.directory}: no checkpoint restores: each is damaged or does not "
+        raise UserError(f"{self.read_directory}: no checkpoint restores: each is damaged or does not "
                         f"match this model ({'; '.join(failures)[:400]})")
 
 

@@ -18,6 +18,7 @@ metrics.json follows the run schema of docs/runs.md (`SCHEMA`).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import tempfile
@@ -27,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
 from common.config import RunSettings, setting, settings_dict
-from common.distribute import STRATEGIES, get_strategy, is_chief
+from common.distribute import (STRATEGIES, SyncStop, barrier, get_strategy, is_chief, reducible_logs,
+                               shard_by_data, worker_count)
 from common.errors import RunFailed, UserError
 from common.files import read_json
 from common.runs import (
@@ -124,8 +127,9 @@ class TrainingRun:
             raise UserError(f"{self.run_dir} already holds a run; use --resume to continue it "
                             "or pick another --run-dir/--name")
         self.strategy = get_strategy(settings.strategy)
-        self.chief = is_chief(self.strategy)
-        if not self.chief:  # other workers write their copies where nobody reads them
+        self.workers, self.chief = worker_count(self.strategy), is_chief(self.strategy)
+        self.shared_dir = self.run_dir  # the chief's: every worker resumes from its checkpoints
+        if not self.chief:  # the other workers write their copies where nobody reads them
             self.run_dir = Path(tempfile.mkdtemp(prefix=f"{family}_worker_"))
         self.metrics: dict[str, Any] = {}
         self.checkpointer: Checkpointer | None = None
@@ -144,6 +148,8 @@ class TrainingRun:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[0] is None:
+            barrier(self.strategy)  # no worker leaves while a peer is still in a collective
         keras.mixed_precision.set_global_policy(self._policy)  # callers get their policy back
         if self.logger is not None:
             self.logger.close()
@@ -164,7 +170,8 @@ class TrainingRun:
 
         `checkpoint` names everything a checkpoint holds; `steps` counts `train_step` calls.
         """
-        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", **checkpoint)
+        self.checkpointer = Checkpointer(self.run_dir / "checkpoints",
+                                         read_directory=self.shared_dir / "checkpoints", **checkpoint)
         self._steps = steps
         if self.settings.resume and self.checkpointer.restore():
             print(f"resuming {self.run_dir} after epoch {self.checkpointer.epoch} "
@@ -173,7 +180,8 @@ class TrainingRun:
         if epochs > self.epochs:
             raise UserError(f"the run already has {epochs} epochs, more than the {self.epochs} "
                             "asked for now")
-        create_run(self.family, self.settings, resume=self.settings.resume, run_dir=self.run_dir)
+        create_run(self.family, self.settings, resume=self.settings.resume and self.chief,
+                   run_dir=self.run_dir)
         previous = self.run_dir / METRICS_FILE
         old = read_json(previous, "metrics file") if epochs and previous.is_file() else {}
         self.metrics = _cut_history(old, epochs, int(steps.numpy()))
@@ -204,8 +212,9 @@ class TrainingRun:
         NaN stop and time budget first, then the model's (they may add to the epoch logs),
         then the record, TensorBoard and last the checkpoint of the finished epoch."""
         first = [self.stop_on_nan, *([self.budget] if self.budget else [])]
+        last = [SyncStop()] if self.workers > 1 else []  # a stop on one worker stops all
         return [*first, *own, EpochRecord(self), EpochScalars(self.logger),
-                CheckpointEveryEpoch(self.checkpointer)]
+                CheckpointEveryEpoch(self.checkpointer), *last]
 
     def fit(self, model: keras.Model, data: Any, steps_per_epoch: int,
             callbacks: list[keras.callbacks.Callback] = (), **fit_args: Any) -> None:
@@ -216,6 +225,11 @@ class TrainingRun:
         """
         self.metrics["steps_per_epoch"] = steps_per_epoch
         verbose = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
+        if self.workers > 1:
+            model.train_step, model.test_step = map(reducible_logs, (model.train_step, model.test_step))
+            data = shard_by_data(data)
+            if fit_args.get("validation_data") is not None:
+                fit_args["validation_data"] = shard_by_data(fit_args["validation_data"])
         try:
             model.fit(data, epochs=self.epochs, initial_epoch=self.checkpointer.epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=self.callbacks(list(callbacks)),
@@ -229,7 +243,18 @@ class TrainingRun:
         self.record_progress()
 
     def finish(self, **final: Any) -> dict[str, Any]:
-        """Mark the run finished with the family's final numbers; returns metrics.json."""
+        """Mark the run finished with the family's final numbers; returns metrics.json.
+
+        With several workers each prints a fingerprint of its weights: equal fingerprints
+        show that the workers ended in the same state.
+        """
         self.metrics.update(final, finished=True)
         self.record_progress()
+        if self.workers > 1:
+            digest = hashlib.sha256()
+            for item in self.checkpointer.checkpoint_items.values():
+                for variable in getattr(item, "variables", []):
+                    digest.update(np.asarray(variable.numpy()).tobytes())
+            print(f"worker {'chief' if self.chief else 'non-chief'}: {self.metrics['steps']} steps, "
+                  f"weights sha256 {digest.hexdigest()[:16]}", flush=True)
         return self.metrics

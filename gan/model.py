@@ -49,7 +49,9 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
     mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units.
     dcgan: Radford et al. 2016 for 28×28 — a dense layer to 7×7×128, then two stride-2
-    transposed convolutions, batch norm and ReLU everywhere but the output.
+    transposed convolutions, batch norm and ReLU everywhere but the output. The batch norm
+    is synchronized: under tf.distribute its statistics are those of the global batch, and
+    its moving averages stay the same on every replica.
     The last layer is named `to_image`; it runs in float32 under mixed precision.
     """
     noise = keras.Input((noise_dim,), name="noise")
@@ -60,10 +62,10 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
         x = keras.layers.Reshape(IMAGE_SHAPE)(x)
     elif arch == "dcgan":
         x = keras.layers.Dense(7 * 7 * 128, use_bias=False)(noise)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
         x = keras.layers.Reshape((7, 7, 128))(x)
         x = keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
         x = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same")(x)
     else:
         raise ValueError(f"unknown architecture {arch!r}")

@@ -186,15 +186,17 @@ def build(settings: Settings, run: TrainingRun) -> GAN:
 
 def train(settings: Settings) -> Path:
     """Train as `settings` say; returns the run folder."""
-    images = load_splits(settings.dataset, settings.data_dir).x_train
-    if settings.batch_size * settings.k > len(images):
-        raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
-                        f"{len(images)} training images")
-    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
-    steps_per_epoch = len(images) // (settings.batch_size * settings.k)
-    if settings.steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
+    # The run (and its tf.distribute strategy) first: a multi-worker strategy must exist
+    # before any TensorFlow op. Nothing is written before `run.start`.
     with TrainingRun("gan", settings, settings.epochs) as run:
+        images = load_splits(settings.dataset, settings.data_dir).x_train
+        if settings.batch_size * settings.k > len(images):
+            raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
+                            f"{len(images)} training images")
+        classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+        steps_per_epoch = len(images) // (settings.batch_size * settings.k)
+        if settings.steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
             model = build(settings, run)
         run.start({"generator": model.generator, "discriminator": model.discriminator,

@@ -159,7 +159,8 @@ class PerceptualLossTrainer(keras.Model):
         got = self.extractor(vgg_in(outputs * 255.0), training=False)
         content = losses.content_loss(tf.stop_gradient(wanted[settings.content_layer]),
                                       got[settings.content_layer])
-        batch = settings.batch_size
+        # This replica's share of --batch-size (its static shape is lost in sharding).
+        batch = settings.batch_size // tf.distribute.get_strategy().num_replicas_in_sync
         style = tf.add_n([losses.style_loss(self.style_grams, {n: got[n][i:i + 1] for n in self.style_layers},
                                             self.style_layers)[0] for i in range(batch)]) / batch
         tv = losses.total_variation_loss(outputs * 255.0)
@@ -218,7 +219,7 @@ def train(settings: TrainSettings) -> Path:
     photos = load_content_photos(settings.content_dir, settings.image_size)
     size = settings.image_size
     chunks = -(-settings.steps // settings.log_every)
-    with TrainingRun("fast", settings, epochs=chunks) as run:
+    with TrainingRun("fast", settings, epochs=chunks) as run:  # no TF op before it
         with run.strategy.scope():
             trainer = build_trainer(settings, style, run)
         run.start({"model": trainer.transform, "optimizer": trainer.optimizer},

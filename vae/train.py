@@ -210,8 +210,10 @@ def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
 
 def train(settings: Settings) -> Path:
     """Train (or resume) a VAE as `settings` say; returns the run folder."""
-    splits, test_images, train_data, test_data, steps_per_epoch = load_data(settings)
+    # The run (and its tf.distribute strategy) first: a multi-worker strategy must exist
+    # before any TensorFlow op. Nothing is written before `run.start`.
     with TrainingRun("vae", settings, settings.epochs) as run:
+        splits, test_images, train_data, test_data, steps_per_epoch = load_data(settings)
         with run.strategy.scope():
             model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
                               beta=settings.beta, seed=settings.seed,
