@@ -19,7 +19,8 @@ environment variable (without it, it runs as a single worker). With several work
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf

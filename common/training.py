@@ -33,8 +33,16 @@ import tensorflow as tf
 
 from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
 from common.config import RunSettings, setting, settings_dict
-from common.distribute import (STRATEGIES, SyncStop, barrier, get_strategy, is_chief, reducible_logs,
-                               shard_by_data, worker_count)
+from common.distribute import (
+    STRATEGIES,
+    SyncStop,
+    barrier,
+    get_strategy,
+    is_chief,
+    reducible_logs,
+    shard_by_data,
+    worker_count,
+)
 from common.errors import RunFailed, UserError
 from common.files import read_json
 from common.runs import (

@@ -56,6 +56,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_tiny_classifier_learns_the_toy_task_and_has_the_right_outputs(toy):
     splits, classifier, accuracy = toy
     assert accuracy > 0.8  # chance is 0.1
@@ -124,6 +125,7 @@ def test_load_classifier_without_a_cache_names_the_command(data_dir, cache):
         load_classifier("cifar10", data_dir)
 
 
+@pytest.mark.slow
 def test_classifier_cli_rejects_bad_input(cli, cache):
     result = cli("experiments.classifier", "--epochs", "0", env={"CLASSIFIER_CACHE": str(cache)})
     assert_one_line_error(result, "--epochs")

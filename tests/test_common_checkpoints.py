@@ -124,6 +124,7 @@ def _fit(run_dir, *extra, delay="0"):
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_kill_nine_then_resume_matches_an_uninterrupted_run(tmp_path):
     reference = _fit(tmp_path / "reference")
     killed = _fit(tmp_path / "killed", delay="0.1")
@@ -153,6 +154,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+@pytest.mark.slow
 def test_resume_falls_back_past_a_damaged_newest_checkpoint(cli, tmp_path):
     run_dir = tmp_path / "run"
     first = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "3")
@@ -167,6 +169,7 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(cli, tmp_path):
     assert metrics["history"]["epoch"] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_resume_with_no_checkpoint_that_restores_is_one_line(cli, tmp_path):
     from tests.conftest import assert_one_line_error
 
@@ -178,6 +181,7 @@ def test_resume_with_no_checkpoint_that_restores_is_one_line(cli, tmp_path):
     assert_one_line_error(result, "no checkpoint restores")
 
 
+@pytest.mark.slow
 def test_resume_needs_an_existing_run(cli, tmp_path):
     from tests.conftest import assert_one_line_error
 

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -59,6 +60,7 @@ def test_plot_curves_writes_a_png(tmp_path):
         assert image.format == "PNG" and image.width > 200
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_trains_on_two_logical_cpus():
     # Logical devices must be configured before TensorFlow starts: use a fresh process.
     script = textwrap.dedent("""
@@ -91,6 +93,7 @@ def test_unknown_strategy_is_a_user_error():
         get_strategy("tpu")
 
 
+@pytest.mark.slow
 def test_multiworker_strategy_runs_as_one_worker_without_tf_config():
     script = textwrap.dedent("""
         import os

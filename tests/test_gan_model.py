@@ -57,6 +57,7 @@ def test_unit_range_round_trip():
     np.testing.assert_allclose(from_unit_range(x, "tanh")[[0, -1]], [-1.0, 1.0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 3])
 def test_counters_prove_k_discriminator_steps_per_generator_step(k):
     model = make_gan("mlp", k=k)
@@ -118,6 +119,7 @@ def test_wgan_gp_logs_critic_values_and_penalty():
                                                             + 10.0 * logs["gradient_penalty"]), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_short_mnist_run_moves_discriminator_outputs_apart_and_back(data_dir):
     """Paper MLP on real digits: D first tells real from fake (D(x) ≫ D(G(z))), then the
     generator catches up and the two means meet again."""

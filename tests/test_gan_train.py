@@ -25,6 +25,8 @@ from gan.sample import main as sample_main
 from gan.train import Settings, main, train
 from tests.conftest import ROOT, assert_one_line_error
 
+pytestmark = pytest.mark.slow  # trains models or runs whole programs
+
 TINY = ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--log-every", "1", "--quiet",
         "--no-eval"]
 

@@ -22,6 +22,8 @@ from experiments.models import Sampler, load_sampler
 from experiments.runs import load_finished_run
 from tests.conftest import assert_one_line_error, run_module
 
+pytestmark = pytest.mark.slow  # trains models or runs whole programs
+
 
 @pytest.fixture(scope="module")
 def cache(data_dir, tmp_path_factory) -> dict[str, str]:

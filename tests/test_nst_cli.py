@@ -12,6 +12,8 @@ from PIL import Image
 from common.images import load_image
 from tests.conftest import assert_one_line_error
 
+pytestmark = pytest.mark.slow  # trains models or runs whole programs
+
 
 def run_nst(cli, tmp_path: Path, *args: str, weights: str | None = None):
     env = {"VGG19_WEIGHTS": weights} if weights else {}

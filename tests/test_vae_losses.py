@@ -6,6 +6,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from vae.losses import (
@@ -93,6 +94,7 @@ def test_iwae_log_likelihood_on_hand_values():
                                rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_iwae_bound_is_above_elbo_and_tightens_with_k():
     keras.utils.set_random_seed(4)
     model = build_vae("mlp", 4, hidden_units=[32], seed=4)

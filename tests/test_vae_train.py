@@ -22,6 +22,8 @@ from vae.model import VAE, encode_means
 from vae.sample import interpolate, load_vae, sample_images
 from vae.train import Settings, train
 
+pytestmark = pytest.mark.slow  # trains models or runs whole programs
+
 QUICK = dict(steps_per_epoch=40, nll_k=10, nll_k_train=10, nll_examples=200, quiet=True, eval=False)
 
 
