@@ -192,6 +192,9 @@ class TrainingRun:
                    run_dir=self.run_dir)
         previous = self.run_dir / METRICS_FILE
         old = read_json(previous, "metrics file") if epochs and previous.is_file() else {}
+        if old and old.get("schema") != SCHEMA:
+            raise UserError(f"{previous}: written by an older version (no schema {SCHEMA}); resume it "
+                            "with that version, or start a new run (docs/runs.md)")
         self.metrics = _cut_history(old, epochs, int(steps.numpy()))
         self.metrics.update(schema=SCHEMA, finished=False, parameters=parameters,
                             sampler_parameters=sampler_parameters, time_budget_reached=False)

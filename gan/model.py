@@ -111,8 +111,12 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
-                 k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, **kwargs):
+                 k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, seed: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
+        # The noise z (and WGAN-GP's ε) come from one generator: made under a tf.distribute
+        # scope, it gives every replica its own stream, and a checkpoint holds its state.
+        self.noise = tf.random.Generator.from_seed(seed)
         self.objective = losses.objective(loss)
         self.generator, self.discriminator = generator, discriminator
         self.loss_name, self.k = loss, k
@@ -157,15 +161,16 @@ class GAN(keras.Model):
 
     def discriminator_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of D on a real minibatch and a fresh noise minibatch; G is untouched."""
-        noise = tf.random.normal([tf.shape(real)[0], self.noise_dim])
+        noise = self.noise.normal([tf.shape(real)[0], self.noise_dim])
         fake = self.generator(noise, training=True)
         with tf.GradientTape() as tape:
             real_out = self.discriminator(real, training=True)
             fake_out = self.discriminator(fake, training=True)
             loss, logs = self.objective.discriminator(real_out, fake_out, self.label_smoothing)
             if self.objective.gradient_penalty:
+                epsilon = self.noise.uniform([tf.shape(real)[0], 1, 1, 1], dtype=real.dtype)
                 logs["gradient_penalty"] = losses.gradient_penalty(
-                    lambda x: self.discriminator(x, training=True), real, fake)
+                    lambda x: self.discriminator(x, training=True), real, fake, epsilon)
                 loss += self.gp_weight * logs["gradient_penalty"]
             objective = self._objective(self.d_optimizer, loss)
         norm = self._apply(self.d_optimizer, objective, tape, self.discriminator.trainable_variables)
@@ -173,7 +178,7 @@ class GAN(keras.Model):
 
     def generator_step(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of G on a fresh noise minibatch; D's weights are untouched."""
-        noise = tf.random.normal([batch_size, self.noise_dim])
+        noise = self.noise.normal([batch_size, self.noise_dim])
         with tf.GradientTape() as tape:
             fake_out = self.discriminator(self.generator(noise, training=True), training=True)
             loss, logs = self.objective.generator(fake_out)

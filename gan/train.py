@@ -177,7 +177,8 @@ def build(settings: Settings, run: TrainingRun) -> GAN:
     generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation)
     discriminator = build_discriminator(settings.arch)
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
-                label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight)
+                label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
+                seed=settings.seed)
     adam = (keras.optimizers.Adam(lr, settings.beta1, settings.beta2)
             for lr in (settings.lr_d, settings.lr_g))
     model.compile(d_optimizer=run.optimizer(next(adam)), g_optimizer=run.optimizer(next(adam)))
@@ -200,7 +201,8 @@ def train(settings: Settings) -> Path:
         with run.strategy.scope():
             model = build(settings, run)
         run.start({"generator": model.generator, "discriminator": model.discriminator,
-                   "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer},
+                   "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
+                   "noise": model.noise},
                   steps=model.g_optimizer.iterations, parameters=model.count_params(),
                   sampler_parameters=model.generator.count_params(),
                   hparams=["sample_fid", "sample_classifier_score"])
