@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.data import DATASETS, Splits, load_splits, make_dataset
-from common.errors import UserError
+from common.errors import UserError, first_line
 
 # Bump when the network or its training changes: old cache files are then ignored.
 CODE_VERSION = 1
@@ -203,7 +203,7 @@ def load_cached_classifier(dataset: str, fingerprint: str,
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # zip, HDF5, JSON and Keras errors all mean an unreadable file
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        reason = first_line(error)[:200]
         raise UserError(f"{path}: corrupt classifier cache ({reason}); "
                         f"{_rebuild_hint(dataset)} --overwrite") from None
     if not isinstance(model, DigitCNN) or (model.dataset, model.fingerprint) != (dataset, fingerprint):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 
 DATASETS = ("mnist", "fashion_mnist")
 BINARIZATIONS = ("dynamic", "static", "none")
@@ -106,7 +106,7 @@ def _from_keras(name: str) -> dict[str, np.ndarray]:
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UserError(f"cannot load {name}: no local copy and the download failed ({reason}); "
                         f"point DATA_DIR (or --data-dir) at a folder holding {NPZ_NAMES[name]} "
                         "or the four IDX files") from None

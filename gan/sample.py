@@ -20,10 +20,11 @@ import numpy as np
 
 from common.classifier import FeatureClassifier, load_classifier
 from common.config import parse_settings, setting
-from common.errors import UserError, run_cli
+from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write, read_json
 from common.images import save_image, to_uint8
+from common.latent import slerp
 from common.plots import image_grid
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
@@ -43,8 +44,7 @@ def load_generator(run_dir: str | Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # a damaged zip, a foreign file: one line, not a traceback
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{path}: cannot load the generator ({first})") from None
+        raise UserError(f"{path}: cannot load the generator ({first_line(error)})") from None
 
 
 def generate(generator: keras.Model, noise: np.ndarray) -> np.ndarray:
@@ -64,22 +64,10 @@ def sample_images(generator: keras.Model, n: int, seed: int = 0) -> np.ndarray:
     return generate(generator, noise_for(generator, n, seed))
 
 
-def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
-    """Spherical interpolation (White 2016, "Sampling Generative Networks"): the path stays
-    at the norms a Gaussian noise vector has, where a straight line would cut through the
-    low-density middle of the ball."""
-    cosine = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
-    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    if omega < 1e-6:
-        return (1.0 - t) * start + t * end
-    return (np.sin((1.0 - t) * omega) * start + np.sin(t * omega) * end) / np.sin(omega)
-
-
 def interpolate(generator: keras.Model, steps: int, seed: int = 0) -> np.ndarray:
     """(steps, 28, 28) images along the latent path between two noise vectors drawn from `seed`."""
     start, end = noise_for(generator, 2, seed)
-    return generate(generator, slerp(start, end, steps).astype(np.float32))
+    return generate(generator, slerp(start, end, np.linspace(0.0, 1.0, steps)).astype(np.float32))
 
 
 INTERPOLATION = "spherical interpolation between two prior samples"

@@ -149,3 +149,21 @@ def test_json_writes_nan_as_null(tmp_path):
                                      "n": np.int64(3)})
     assert json.loads((tmp_path / "m.json").read_text()) == {"loss": None, "values": [1.0, None],
                                                              "n": 3}
+
+
+def test_slerp_keeps_the_endpoints_and_the_great_circle():
+    from common.latent import slerp
+
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 2.0])
+    path = slerp(a, b, np.linspace(0.0, 1.0, 5))
+    np.testing.assert_allclose(path[[0, -1]], [a, b], atol=1e-12)
+    # Halfway between orthogonal vectors: (sin(π/4)·a + sin(π/4)·b) / sin(π/2).
+    np.testing.assert_allclose(path[2], np.sin(np.pi / 4) * (a + b), atol=1e-12)
+    np.testing.assert_allclose(slerp(a, 3 * a, np.array([0.5])), [2 * a])  # parallel: a straight line
+
+
+def test_first_line_of_an_error():
+    from common.errors import first_line
+
+    assert first_line(ValueError("bad value\nmore detail")) == "bad value"
+    assert first_line(KeyError()) == "KeyError"

@@ -22,9 +22,10 @@ from scipy.stats import norm
 from common.checkpoints import Checkpointer
 from common.config import parse_settings, setting
 from common.data import load_splits
-from common.errors import UserError, run_cli
+from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
 from common.images import save_image, to_uint8
+from common.latent import slerp
 from common.plots import image_grid, plt
 from common.runs import load_run_config
 from vae.model import VAE, build_vae, encode_means
@@ -46,7 +47,7 @@ def load_vae(run_dir: str | Path) -> VAE:
         try:
             model = keras.saving.load_model(model_path)
         except Exception as error:  # zip, h5py and deserialization errors: all a bad file
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise UserError(f"{model_path}: cannot load the model ({reason})") from None
         if not isinstance(model, VAE):
             raise UserError(f"{model_path}: holds a {type(model).__name__}, not a VAE")
@@ -66,7 +67,7 @@ def load_vae(run_dir: str | Path) -> VAE:
             .assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:
         raise UserError(f"{checkpointer.latest}: checkpoint does not match the architecture in "
-                        f"config.json ({str(error).strip().splitlines()[0]})") from None
+                        f"config.json ({first_line(error)})") from None
     return model
 
 
@@ -81,19 +82,6 @@ def decode(model: VAE, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     batches = [keras.ops.convert_to_numpy(model.decode(z[start:start + batch_size]))
                for start in range(0, len(z), batch_size)]
     return np.concatenate(batches)[..., 0].astype(np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation (Shoemake 1985; White 2016 for generative models).
-
-    Follows the great circle between a and b, so the norm stays typical of the
-    Gaussian prior instead of shrinking mid-way as on the straight line.
-    """
-    cosine = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
-    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
-    if omega < 1e-6:  # (nearly) parallel: the straight line is the same path
-        return (1.0 - t)[:, None] * a + t[:, None] * b
-    return (np.sin((1.0 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
 
 
 def interpolate(model: VAE, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10,
