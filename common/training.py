@@ -203,6 +203,7 @@ class TrainingRun:
         self.logger = TensorBoardLogger(self.run_dir)
         self.logger.config(settings_dict(self.settings))
         self.logger.hparams(settings_dict(self.settings), list(hparams))
+        self.record_progress(epochs=epochs)  # a resumed run is unfinished until it ends
         return epochs
 
     def record_progress(self, epochs: int | None = None) -> None:

@@ -169,3 +169,30 @@ def test_resume_continues_from_the_last_checkpoint(trained_run, photos, asset_im
     assert len(metrics["history"]["train_loss"]) == 6 and metrics["finished"]
     index = (trained_run / "checkpoints" / "checkpoint").read_text()
     assert "ckpt-6" in index
+
+
+def test_nan_stops_with_exit_1_and_keeps_the_last_good_checkpoint(trained_run, tmp_path, monkeypatch):
+    import shutil
+    from dataclasses import replace
+
+    from common.errors import RunFailed
+    from nst import losses
+    from nst.fast import TrainSettings, train
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    newest = sorted((copy / "checkpoints").glob("ckpt-*.index"))[-1].name
+    monkeypatch.setattr(losses, "total_variation_loss", lambda images: float("nan") * tf_mean(images))
+    config = json.loads((copy / "config.json").read_text())["settings"]
+    settings = replace(TrainSettings(**config), run_dir=str(copy), steps=config["steps"] + 20, resume=True)
+    with pytest.raises(RunFailed, match="non-finite") as error:
+        train(settings)
+    assert error.value.exit_code == 1
+    assert sorted((copy / "checkpoints").glob("ckpt-*.index"))[-1].name == newest  # nothing newer
+    assert not json.loads((copy / "metrics.json").read_text())["finished"]
+
+
+def tf_mean(images):
+    import tensorflow as tf
+
+    return tf.reduce_mean(images)
