@@ -163,7 +163,9 @@ def test_training_that_turns_nan_stops_with_exit_1_and_no_model(data_dir, tmp_pa
     with pytest.raises(UserError, match="non-finite") as error:
         train(Settings(run_dir=str(path), data_dir=data_dir, epochs=2, lr=1e12, **QUICK))
     assert error.value.exit_code == 1
-    assert not (path / "model.keras").exists() and not (path / "metrics.json").exists()
+    assert not (path / "model.keras").exists()
+    # The record says the run never finished, so nothing mistakes it for a result.
+    assert json.loads((path / "metrics.json").read_text())["finished"] is False
 
 
 # Bad input: one line, exit 2, and nothing written.
