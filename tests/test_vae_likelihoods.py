@@ -108,3 +108,17 @@ def test_colour_conv_vae_builds_and_scores(likelihood):
     assert log_p.shape == (3,) and np.all(np.isfinite(log_p))
     decoded = model.decode(np.zeros((2, 4), np.float32)).numpy()
     assert decoded.shape == (2, 16, 16, 3) and 0.0 <= decoded.min() and decoded.max() <= 1.0
+
+
+def test_factor_correlations_and_traversals():
+    from vae.sample import factor_correlations, traversals
+
+    rng = np.random.default_rng(0)
+    factor = rng.uniform(size=200)
+    means = np.stack([3 * factor + 1, rng.normal(size=200), np.ones(200)], axis=1)
+    corr = factor_correlations(means, {"x": factor, "neg": -factor})
+    np.testing.assert_allclose(corr["x"][[0, 2]], [1.0, 0.0], atol=1e-12)
+    assert corr["x"][1] < 0.2 and np.allclose(corr["neg"], corr["x"])
+    model = build_vae("conv", 3, image_shape=(8, 8, 3), likelihood="logistic", seed=0)
+    rows = traversals(model, np.zeros((8, 8, 3), np.float32), dims=[0, 2], steps=4)
+    assert rows.shape == (8, 8, 8, 3)

@@ -3,6 +3,7 @@
     python -m vae.sample --run runs/vae/NAME --n 64 --out samples.png
     python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, H, W[, C])
     python -m vae.sample --run runs/vae/NAME --interpolate --out interpolation.png
+    python -m vae.sample --run runs/vae/NAME --traverse --out traversals.png   # shapes: one row per factor
 
 Images are the means of the decoder's distribution (sigmoid(logits) for the Bernoulli),
 not samples from it: the usual way to show (and score) a VAE's samples. Grey images come
@@ -118,6 +119,31 @@ def reconstruction_grid(model: VAE, images: np.ndarray, columns: int = 10) -> np
     return image_grid(np.concatenate(rows), columns)
 
 
+def factor_correlations(means: np.ndarray, factors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """|Pearson correlation| between every latent mean μ_j(x) and every known factor, over
+    the images: {factor: (latent_dim,)}; a constant column gives 0."""
+    means = means - means.mean(axis=0)
+    result = {}
+    for name, values in factors.items():
+        values = np.asarray(values, np.float64) - np.mean(values)
+        numerator = values @ means
+        denominator = np.linalg.norm(values) * np.linalg.norm(means, axis=0)
+        result[name] = np.abs(np.divide(numerator, denominator, out=np.zeros_like(numerator),
+                                        where=denominator > 0))
+    return result
+
+
+def traversals(model: VAE, image: np.ndarray, dims: list[int], span: float = 2.5,
+               steps: int = 9) -> np.ndarray:
+    """One row per latent dimension j in `dims`: μ(image) with z_j swept over
+    [−span, span], decoded; (len(dims)·steps, H, W[, C])."""
+    base = encode_means(model, image[None].astype(np.float32))[0]
+    codes = np.repeat(base[None], len(dims) * steps, axis=0)
+    for row, dim in enumerate(dims):
+        codes[row * steps:(row + 1) * steps, dim] = np.linspace(-span, span, steps)
+    return decode(model, codes.astype(np.float32))
+
+
 def manifold(model: VAE, size: int = 20) -> np.ndarray:
     """The 2-D latent manifold: decoded z on a size×size grid of prior quantiles.
 
@@ -204,7 +230,10 @@ class SampleSettings:
     interpolate: bool = setting(False, "interpolate between two test images instead "
                                        "(rows: linear, spherical)")
     pair: list[int] = setting([0, 1], "indices of the two test images for --interpolate", min=0)
-    steps: int = setting(10, "images per interpolation, ends included", min=2)
+    steps: int = setting(10, "images per interpolation or traversal, ends included", min=2)
+    traverse: bool = setting(False, "latent traversals of test image --pair[0] instead: for "
+                                    "`shapes` one row per factor (the latent most correlated "
+                                    "with it), else the 8 most variable latents")
 
     def validate(self) -> None:
         if not self.run:
@@ -224,11 +253,34 @@ def write_output(path: Path, grid: np.ndarray, columns: int, **arrays: np.ndarra
         save_image(path, image_grid(grid, columns))
 
 
+def write_traversals(settings: SampleSettings, model: VAE, out: Path) -> None:
+    """Traversals of one test image along the latents that carry the known factors."""
+    run_settings = load_run_config(settings.run, "vae")["settings"]
+    splits = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                         image_size=run_settings.get("image_size"),
+                         channels=run_settings.get("channels"))
+    means = encode_means(model, splits.x_test)
+    if splits.factors:
+        correlations = factor_correlations(means, splits.factors["test"])
+        rows = [(name, int(np.argmax(c)), float(np.max(c))) for name, c in correlations.items()]
+    else:
+        order = np.argsort(-np.var(means, axis=0))[:8]
+        rows = [("variance", int(j), float(np.var(means[:, j]))) for j in order]
+    image = splits.x_test[settings.pair[0]]
+    images = traversals(model, image, [dim for _, dim, _ in rows], steps=settings.steps)
+    write_output(out, images, settings.steps, traversals=images)
+    print(f"wrote {out}: rows " + "; ".join(f"z{dim} ({name} {value:.2f})"
+                                             for name, dim, value in rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
                               prog="python -m vae.sample")
     model = load_vae(settings.run)
     out = Path(settings.out)
+    if settings.traverse:
+        write_traversals(settings, model, out)
+        return
     if settings.interpolate:
         run_settings = load_run_config(settings.run, "vae")["settings"]
         test = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
