@@ -81,14 +81,16 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
-                        width: int = 64) -> keras.Model:
+                        width: int = 64, batch_norm: bool = False) -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
     dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup.
     dcgan: L stride-2 4×4 convolutions of width·2^i filters with LeakyReLU(0.2) (Radford
-    et al. 2016), no batch norm, so that the gradient penalty of WGAN-GP stays a
-    per-sample quantity.
+    et al. 2016), by default no batch norm, so that the gradient penalty of WGAN-GP stays a
+    per-sample quantity; `batch_norm` adds Radford et al.'s batch norm after every
+    convolution but the first (real and fake minibatches pass D separately, so its batch
+    statistics tell a collapsed fake batch from a varied real one).
     """
     levels = conv_levels(image_shape, arch)
     images = keras.Input(image_shape, name="images")
@@ -101,6 +103,8 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
         x = images
         for level in range(levels):
             x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same")(x)
+            if batch_norm and level > 0:
+                x = keras.layers.BatchNormalization(synchronized=True)(x)
             x = keras.layers.LeakyReLU(0.2)(x)
         x = keras.layers.Flatten()(x)
     else:

@@ -63,6 +63,8 @@ class Settings(TrainingSettings):
                                  "paper's, 28×28 only)", choices=ARCHITECTURES)
     width: int = setting(64, "dcgan filters of D's first and G's last hidden layer (doubling per "
                              "stage)", positive=True)
+    d_batchnorm: bool = setting(False, "dcgan: batch norm in D after every convolution but the "
+                                       "first (Radford et al.; not with wgan-gp)")
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
     output_activation: str = setting("tanh", "generator output; data are scaled to its range",
                                      choices=OUTPUT_ACTIVATIONS)
@@ -92,6 +94,9 @@ class Settings(TrainingSettings):
         for name in ("beta1", "beta2"):
             if getattr(self, name) >= 1.0:
                 raise UserError(f"--{name}: must be below 1, got {getattr(self, name)}")
+        if self.d_batchnorm and objective(self.loss).gradient_penalty:
+            raise UserError("--d-batchnorm: batch norm makes the gradient penalty depend on the "
+                            f"whole batch; not with {self.loss}")
         if not objective(self.loss).logits and self.label_smoothing > 0:
             raise UserError(f"--label-smoothing applies to losses of a probability D(x), not to "
                             f"{self.loss}")
@@ -190,7 +195,8 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     """The generator, discriminator and their optimizers, compiled into a `GAN`."""
     generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation,
                                 image_shape, settings.width)
-    discriminator = build_discriminator(settings.arch, image_shape, settings.width)
+    discriminator = build_discriminator(settings.arch, image_shape, settings.width,
+                                        batch_norm=settings.d_batchnorm)
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
                 seed=settings.seed)
