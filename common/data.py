@@ -1,4 +1,7 @@
-"""MNIST and Fashion-MNIST as validated arrays and `tf.data` pipelines.
+"""Datasets as validated arrays (`Splits`) and `tf.data` pipelines, chosen by `--dataset` name.
+
+`mnist`, `fashion_mnist` (here), `cifar10`, `folder:PATH` and `shapes` (`common.datasets`);
+`--image-size` and `--channels` resize and convert any of them (docs/datasets.md).
 
 Where the data comes from, in order: `--data-dir` (or the `DATA_DIR` environment
 variable) holding the Keras-format `mnist.npz` / `fashion-mnist.npz` or the four IDX
@@ -20,7 +23,11 @@ import tensorflow as tf
 
 from common.errors import UserError, first_line
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist")  # the digit-like sets of IDX/npz files (and classifiers)
+DATASET_NAMES = (*DATASETS, "cifar10", "shapes", "folder:PATH")
+FOLDER_PREFIX = "folder:"
+DEFAULT_IMAGE_SIZE = 64  # folder: and shapes when --image-size is not given
+CHANNELS = (1, 3)
 BINARIZATIONS = ("dynamic", "static", "none")
 NPZ_NAMES = {"mnist": "mnist.npz", "fashion_mnist": "fashion-mnist.npz"}
 IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -40,7 +47,11 @@ SPLIT_SEED = 1234  # fixed: the validation set must not change with the run's --
 
 @dataclass(frozen=True)
 class Splits:
-    """Images as float32 (N, 28, 28, 1) in [0, 1] and labels as int32 (N,)."""
+    """Images as float32 (N, H, W, C) in [0, 1] and labels as int32 (N,) (−1: unlabelled).
+
+    `classes` names the labels (empty when unknown); `factors` (only `shapes`) maps each
+    split ("train", "validation", "test") to its factors of variation, name → (N,) array.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -48,6 +59,12 @@ class Splits:
     y_validation: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    classes: tuple[str, ...] = ()
+    factors: dict[str, dict[str, np.ndarray]] | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
 
 
 def resolve_data_dir(data_dir: str | None) -> Path | None:
@@ -145,20 +162,105 @@ def load_arrays(name: str, data_dir: str | None = None) -> dict[str, np.ndarray]
     return arrays
 
 
-def load_splits(name: str, data_dir: str | None = None,
-                validation_size: int = VALIDATION_SIZE) -> Splits:
-    """Train/validation/test splits; validation is carved from train with a fixed seed."""
-    arrays = load_arrays(name, data_dir)
+def check_dataset(name: str) -> None:
+    """A known `--dataset` name, or a one-line `UserError`."""
+    if name in DATASETS or name in ("cifar10", "shapes"):
+        return
+    if name.startswith(FOLDER_PREFIX) and len(name) > len(FOLDER_PREFIX):
+        return
+    raise UserError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+
+
+def check_image_options(image_size: int | None, channels: int | None) -> None:
+    """--image-size must be a positive multiple of 4 (two stride-2 halvings); --channels 1 or 3."""
+    if image_size is not None and (image_size < 4 or image_size % 4):
+        raise UserError(f"--image-size: {image_size} is not a multiple of 4 (the networks halve "
+                        "the image at least twice)")
+    if channels is not None and channels not in CHANNELS:
+        raise UserError(f"--channels: {channels} is not 1 (grey) or 3 (RGB)")
+
+
+def image_shape_of(name: str, image_size: int | None = None,
+                   channels: int | None = None) -> tuple[int, int, int]:
+    """The (H, W, C) that `load_splits(name, image_size=…, channels=…)` gives, without loading."""
+    check_dataset(name)
+    if name in DATASETS:
+        native = (28, 1)
+    elif name == "cifar10":
+        native = (32, 3)
+    else:
+        native = (DEFAULT_IMAGE_SIZE, 3)
+    size = image_size or native[0]
+    return size, size, channels or native[1]
+
+
+def adapt_images(images: np.ndarray, image_size: int | None, channels: int | None) -> np.ndarray:
+    """Resize (antialiased) to image_size², convert to `channels`, keep the 8-bit grid."""
+    if image_size is not None and images.shape[1:3] != (image_size, image_size):
+        images = np.concatenate([tf.image.resize(images[i:i + 1000], (image_size, image_size),
+                                                 antialias=True).numpy()
+                                 for i in range(0, len(images), 1000)])
+    if channels is not None and images.shape[-1] != channels:
+        images = (np.repeat(images, 3, axis=-1) if channels == 3
+                  else tf.image.rgb_to_grayscale(images).numpy())
+    return (np.round(np.clip(images, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def load_splits(name: str, data_dir: str | None = None, validation_size: int = VALIDATION_SIZE,
+                image_size: int | None = None, channels: int | None = None) -> Splits:
+    """Train/validation/test splits of any `--dataset`; validation is carved from train with
+    a fixed seed. `image_size`/`channels` None keep the dataset's own (folder:, shapes: 64, RGB)."""
+    check_dataset(name)
+    check_image_options(image_size, channels)
+    if name.startswith(FOLDER_PREFIX):
+        return _folder_splits(Path(name[len(FOLDER_PREFIX):]).expanduser(),
+                              image_size or DEFAULT_IMAGE_SIZE, channels or 3)
+    if name == "shapes":
+        return _shapes_splits(image_size or DEFAULT_IMAGE_SIZE, channels)
+    if name == "cifar10":
+        from common.datasets import CIFAR_CLASSES, cifar10_arrays
+
+        folder = resolve_data_dir(data_dir)
+        if folder is not None and not folder.is_dir():
+            raise UserError(f"data folder {folder} does not exist (from --data-dir or DATA_DIR)")
+        arrays, classes = cifar10_arrays(folder), CIFAR_CLASSES
+        validation_size = min(validation_size, len(arrays["x_train"]) // 5)
+    else:
+        arrays, classes = load_arrays(name, data_dir), ()
     order = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_train"]))
     validation, train = order[:validation_size], order[validation_size:]
 
     def images(x: np.ndarray) -> np.ndarray:
-        return (x.astype(np.float32) / 255.0)[..., None]
+        x = x.astype(np.float32) / 255.0
+        return adapt_images(x if x.ndim == 4 else x[..., None], image_size, channels)
 
     labels = {key: arrays[key].astype(np.int32) for key in ("y_train", "y_test")}
     return Splits(images(arrays["x_train"][train]), labels["y_train"][train],
                   images(arrays["x_train"][validation]), labels["y_train"][validation],
-                  images(arrays["x_test"]), labels["y_test"])
+                  images(arrays["x_test"]), labels["y_test"], classes)
+
+
+def _folder_splits(root: Path, image_size: int, channels: int) -> Splits:
+    from common.datasets import decode_folder, folder_files, held_out_split
+
+    files, labels, classes, ignored = folder_files(root)
+    images, labels, skipped = decode_folder(files, labels, image_size, channels)
+    print(f"folder:{root}: {len(images)} images, {len(classes) or 'no'} classes; skipped "
+          f"{skipped} file(s) that did not decode and {ignored} non-image file(s)", flush=True)
+    train, validation, test = held_out_split(len(images))
+    return Splits(images[train], labels[train], images[validation], labels[validation],
+                  images[test], labels[test], classes)
+
+
+def _shapes_splits(image_size: int, channels: int | None) -> Splits:
+    from common.datasets import SHAPE_NAMES, SHAPES_SEED, SHAPES_SIZES, shapes_arrays
+
+    parts, factors = {}, {}
+    for offset, (split, count) in enumerate(SHAPES_SIZES.items()):
+        images, factors[split] = shapes_arrays(count, image_size, SHAPES_SEED + offset)
+        parts[split] = (adapt_images(images, None, channels),
+                        factors[split]["shape"].astype(np.int32))
+    return Splits(*parts["train"], *parts["validation"], *parts["test"], SHAPE_NAMES, factors)
 
 
 def binarize_static(images: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Training throughput of the GAN (mlp, dcgan) next to the keras-io DCGAN architecture.
 
     python -m experiments.bench_gan --steps 100
+    python -m experiments.bench_gan --dataset shapes --image-size 32 --pairs dcgan --width 32
 
 Every network pair trains through the same `GAN.train_step` (Algorithm 1 with `--k`), the
 same MNIST pipeline, batch size and Adam settings; after a warm-up epoch (tracing, caches)
@@ -10,7 +11,8 @@ GAN of keras.io's guide "Customizing what happens in fit()" (also used by its co
 GAN example), rebuilt here: latent 128, Dense(7·7·128) and two 4×4 stride-2 transposed
 convolutions of 128 filters with LeakyReLU, a 7×7 sigmoid convolution; discriminator of
 two 3×3 stride-2 convolutions (64, 128) with LeakyReLU, global max pooling and Dense(1).
-Results are printed as a Markdown table and written to experiments/results/gan/bench.json.
+The keras-io pair takes 28×28×1 only; `--dataset`/`--image-size` time the dcgan (with
+`--width`) on other images. Results are printed as a Markdown table and written to `--out`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 import keras
 
 from common.config import PRECISIONS, parse_settings, setting
-from common.data import load_splits
-from common.errors import run_cli
+from common.data import check_dataset, check_image_options, load_splits
+from common.errors import UserError, run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed
 from experiments.timing import EpochTimer
@@ -64,23 +66,34 @@ class BenchSettings:
     data_dir: str | None = setting(None, "folder holding mnist.npz (default: $DATA_DIR)")
     out: str = setting("experiments/results/gan/bench.json", "where to write the results")
     seed: int = setting(0, "seed", min=0)
+    dataset: str = setting("mnist", "dataset (docs/datasets.md)")
+    image_size: int | None = setting(None, "resize to this square size (a multiple of 4)")
+    width: int = setting(64, "dcgan width (filters of D's first layer)", positive=True)
+
+    def validate(self) -> None:
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, None)
 
 
-def build_pair(name: str) -> tuple[keras.Model, keras.Model]:
+def build_pair(name: str, image_shape: tuple[int, int, int] = (28, 28, 1),
+               width: int = 64) -> tuple[keras.Model, keras.Model]:
     if name == "keras-io":
+        if tuple(image_shape) != (28, 28, 1):
+            raise UserError(f"--pairs keras-io: takes 28×28×1 images only, not {image_shape}")
         return keras_io_generator(), keras_io_discriminator()
-    return build_generator(name), build_discriminator(name)
+    return (build_generator(name, image_shape=image_shape, width=width),
+            build_discriminator(name, image_shape, width))
 
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
                               prog="python -m experiments.bench_gan")
     keras.mixed_precision.set_global_policy(settings.precision)
-    images = load_splits("mnist", settings.data_dir).x_train
+    images = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size).x_train
     results = []
     for name in settings.pairs:
         set_seed(settings.seed)
-        generator, discriminator = build_pair(name)
+        generator, discriminator = build_pair(name, images.shape[1:], settings.width)
         activation = "sigmoid" if name == "keras-io" else "tanh"
         data = make_training_data(images, TrainSettings(batch_size=settings.batch_size, k=settings.k,
                                                         seed=settings.seed, output_activation=activation))

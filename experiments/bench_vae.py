@@ -1,13 +1,15 @@
 """Training throughput of the VAE (mlp, conv) next to the keras-io VAE example's code.
 
     python -m experiments.bench_vae --steps 100 --repeats 3
+    python -m experiments.bench_vae --dataset shapes --image-size 32 --likelihood logistic   # colour
 
 Each model trains with `fit` on the same dynamically binarized MNIST pipeline and batch
 size; after a warm-up epoch (tracing, caches) the fastest of `--repeats` timed epochs of
 `--steps` batches gives examples per second. The keras-io model is rebuilt here as that example writes it
 (https://keras.io/examples/generative/vae/: sigmoid decoder, `binary_crossentropy` on
 probabilities, latent 2), so the comparison is its code against ours on this machine.
-Results are printed and written to experiments/results/vae/bench.json.
+On another dataset or size only our conv VAE (latent 32, `--likelihood`) is timed, on the
+grey/colour levels. Results are printed and written to `--out`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import tensorflow as tf
 from keras import layers, ops
 
 from common.config import parse_settings, setting
-from common.data import load_splits, make_dataset
+from common.data import check_dataset, check_image_options, load_splits, make_dataset
 from common.errors import run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed
 from experiments.timing import EpochTimer
+from vae.losses import LIKELIHOODS
 from vae.model import build_vae
 
 
@@ -97,6 +100,27 @@ class BenchSettings:
     data_dir: str | None = setting(None, "folder holding mnist.npz; unset: $DATA_DIR")
     out: str = setting("experiments/results/vae/bench.json", "where to write the results")
     seed: int = setting(0, "seed", min=0)
+    dataset: str = setting("mnist", "dataset (docs/datasets.md); not mnist: our conv VAE only")
+    image_size: int | None = setting(None, "resize to this square size (a multiple of 4)")
+    likelihood: str = setting("logistic", "decoder of the conv VAE off MNIST", choices=LIKELIHOODS)
+
+    def validate(self) -> None:
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, None)
+
+
+def bench_models(settings: BenchSettings, splits) -> tuple[dict, str]:
+    """{name: build} and the binarization: the three MNIST models, else our conv VAE."""
+    shape = splits.image_shape
+    if settings.dataset == "mnist" and shape == (28, 28, 1):
+        return {
+            "vae mlp 784-500-500-50 (ours)": lambda: build_vae("mlp", 50),
+            "vae conv latent 2 (ours)": lambda: build_vae("conv", 2),
+            "keras-io VAE example, conv latent 2": lambda: KerasIoVAE(2),
+        }, "dynamic"
+    name = f"vae conv {'×'.join(map(str, shape))} latent 32 {settings.likelihood} (ours)"
+    return {name: lambda: build_vae("conv", 32, image_shape=shape,
+                                    likelihood=settings.likelihood)}, "none"
 
 
 def examples_per_second(model: keras.Model, data: tf.data.Dataset, steps: int,
@@ -114,14 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
                               prog="python -m experiments.bench_vae")
     set_seed(settings.seed)
-    splits = load_splits("mnist", settings.data_dir)
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size)
+    models, binarize = bench_models(settings, splits)
     data = make_dataset(splits.x_train, batch_size=settings.batch_size, shuffle=True,
-                        binarize="dynamic", seed=settings.seed, drop_remainder=True, repeat=True)
-    models = {
-        "vae mlp 784-500-500-50 (ours)": lambda: build_vae("mlp", 50),
-        "vae conv latent 2 (ours)": lambda: build_vae("conv", 2),
-        "keras-io VAE example, conv latent 2": lambda: KerasIoVAE(2),
-    }
+                        binarize=binarize, seed=settings.seed, drop_remainder=True, repeat=True)
     results = []
     for name, build in models.items():
         model = build()
@@ -133,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:40s} {rate:10.0f} examples/s  ({parameters:,} parameters)", flush=True)
     write_json(settings.out, {
         "results": results, "steps": settings.steps, "repeats": settings.repeats,
-        "batch_size": settings.batch_size,
+        "batch_size": settings.batch_size, "dataset": settings.dataset,
+        "image_shape": list(splits.image_shape),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),
                     "gpus": len(tf.config.list_physical_devices("GPU"))},

@@ -10,13 +10,12 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from common.errors import UserError
+from common.networks import MNIST_SHAPE, conv_levels
 from gan import losses
 
 ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
-IMAGE_SHAPE = (28, 28, 1)
-
-
 def from_unit_range(images, activation: str):
     """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh, [0, 1] for sigmoid."""
     return images * 2.0 - 1.0 if activation == "tanh" else images
@@ -44,57 +43,72 @@ class Maxout(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces}
 
 
-def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh") -> keras.Model:
-    """Noise (B, noise_dim) → images (B, 28, 28, 1) in the range of `output_activation`.
+def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
+                    image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64) -> keras.Model:
+    """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation`.
 
-    mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units.
-    dcgan: Radford et al. 2016 for 28×28 — a dense layer to 7×7×128, then two stride-2
-    transposed convolutions, batch norm and ReLU everywhere but the output. The batch norm
-    is synchronized: under tf.distribute its statistics are those of the global batch, and
-    its moving averages stay the same on every replica.
+    mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units (28×28 only).
+    dcgan: Radford et al., "Unsupervised Representation Learning with Deep Convolutional
+    GANs" (2016) — a dense layer to (H/2^L)×(W/2^L)×width·2^(L−1), then L stride-2 4×4
+    transposed convolutions halving the filters, batch norm and ReLU everywhere but the
+    output (L from `conv_levels`: 28 px starts at 7×7×128, 32 px at 4×4×256, 64 px at
+    4×4×512). The batch norm is synchronized: under tf.distribute its statistics are those
+    of the global batch, and its moving averages stay the same on every replica.
     The last layer is named `to_image`; it runs in float32 under mixed precision.
     """
+    levels = conv_levels(image_shape, arch)
+    height, width_px, channels = image_shape
     noise = keras.Input((noise_dim,), name="noise")
     if arch == "mlp":
         x = keras.layers.Dense(1200, activation="relu")(noise)
         x = keras.layers.Dense(1200, activation="relu")(x)
-        x = keras.layers.Dense(28 * 28)(x)
-        x = keras.layers.Reshape(IMAGE_SHAPE)(x)
+        x = keras.layers.Dense(height * width_px * channels)(x)
+        x = keras.layers.Reshape(image_shape)(x)
     elif arch == "dcgan":
-        x = keras.layers.Dense(7 * 7 * 128, use_bias=False)(noise)
+        start = (height >> levels, width_px >> levels, width * 2 ** (levels - 1))
+        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False)(noise)
         x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
-        x = keras.layers.Reshape((7, 7, 128))(x)
-        x = keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
-        x = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same")(x)
+        x = keras.layers.Reshape(start)(x)
+        for level in range(levels - 1):
+            filters = width * 2 ** (levels - 2 - level)
+            x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+            x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
+        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(x)
     else:
-        raise ValueError(f"unknown architecture {arch!r}")
+        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)
     return keras.Model(noise, images, name=f"{arch}_generator")
 
 
-def build_discriminator(arch: str) -> keras.Model:
-    """Images (B, 28, 28, 1) → one logit (or critic value) per image, in float32.
+def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
+                        width: int = 64, batch_norm: bool = False) -> keras.Model:
+    """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
     dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup.
-    dcgan: two stride-2 convolutions with LeakyReLU(0.2), no batch norm, so that the
-    gradient penalty of WGAN-GP stays a per-sample quantity.
+    dcgan: L stride-2 4×4 convolutions of width·2^i filters with LeakyReLU(0.2) (Radford
+    et al. 2016), by default no batch norm, so that the gradient penalty of WGAN-GP stays a
+    per-sample quantity; `batch_norm` adds Radford et al.'s batch norm after every
+    convolution but the first (real and fake minibatches pass D separately, so its batch
+    statistics tell a collapsed fake batch from a varied real one).
     """
-    images = keras.Input(IMAGE_SHAPE, name="images")
+    levels = conv_levels(image_shape, arch)
+    images = keras.Input(image_shape, name="images")
     if arch == "mlp":
         x = keras.layers.Flatten()(images)
         x = keras.layers.Dropout(0.2)(x)
         x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
         x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
     elif arch == "dcgan":
-        x = keras.layers.Conv2D(64, 4, strides=2, padding="same")(images)
-        x = keras.layers.LeakyReLU(0.2)(x)
-        x = keras.layers.Conv2D(128, 4, strides=2, padding="same")(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
+        x = images
+        for level in range(levels):
+            x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same")(x)
+            if batch_norm and level > 0:
+                x = keras.layers.BatchNormalization(synchronized=True)(x)
+            x = keras.layers.LeakyReLU(0.2)(x)
         x = keras.layers.Flatten()(x)
     else:
-        raise ValueError(f"unknown architecture {arch!r}")
+        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(images, logits, name=f"{arch}_discriminator")
 
@@ -102,7 +116,7 @@ def build_discriminator(arch: str) -> keras.Model:
 class GAN(keras.Model):
     """A generator and a discriminator trained by `fit` with Algorithm 1 in `train_step`.
 
-    The dataset yields real images shaped (B, k, 28, 28, 1): k fresh minibatches per
+    The dataset yields real images shaped (B, k, H, W, C): k fresh minibatches per
     iteration, stacked along axis 1 so that `tf.distribute` splits the batch axis B across
     replicas. The two optimizers' `iterations` are the update counters: after n iterations
     d_updates = k·n and g_updates = n. The loss is looked up by name in

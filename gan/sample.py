@@ -1,6 +1,7 @@
 """Draw images from a trained generator: `python -m gan.sample --run RUN_DIR --n 64 --out grid.png`.
 
-`--out` ending in .png/.jpg writes a grid; .npz writes `images` (N, 28, 28) uint8.
+`--out` ending in .png/.jpg writes a grid; .npz writes `images` uint8, (N, H, W) for grey
+and (N, H, W, 3) for colour images.
 `--interpolate` walks the latent space between two noise vectors instead (one row of
 `--steps` images per walk, `--n` walks). `--score` also scores the samples with the cached
 classifier (FID on its features against the test set, classifier score, classes covered),
@@ -48,10 +49,12 @@ def load_generator(run_dir: str | Path) -> keras.Model:
 
 
 def generate(generator: keras.Model, noise: np.ndarray) -> np.ndarray:
-    """Images (N, 28, 28) float32 in [0, 1] for noise (N, noise_dim), whatever the output activation."""
+    """Images (N, H, W) grey or (N, H, W, C) colour, float32 in [0, 1], for noise (N, noise_dim),
+    whatever the output activation."""
     images = generator.predict(noise, batch_size=256, verbose=0).astype(np.float32)
     images = to_unit_range(images, generator.get_layer("to_image").get_config()["activation"])
-    return np.clip(images[..., 0], 0.0, 1.0)
+    images = images[..., 0] if images.shape[-1] == 1 else images
+    return np.clip(images, 0.0, 1.0)
 
 
 def noise_for(generator: keras.Model, n: int, seed: int) -> np.ndarray:
@@ -60,12 +63,12 @@ def noise_for(generator: keras.Model, n: int, seed: int) -> np.ndarray:
 
 
 def sample_images(generator: keras.Model, n: int, seed: int = 0) -> np.ndarray:
-    """n samples (n, 28, 28) float32 in [0, 1]."""
+    """n samples (n, H, W[, C]) float32 in [0, 1]."""
     return generate(generator, noise_for(generator, n, seed))
 
 
 def interpolate(generator: keras.Model, steps: int, seed: int = 0) -> np.ndarray:
-    """(steps, 28, 28) images along the latent path between two noise vectors drawn from `seed`."""
+    """(steps, H, W[, C]) images along the latent path between two noise vectors drawn from `seed`."""
     start, end = noise_for(generator, 2, seed)
     return generate(generator, slerp(start, end, np.linspace(0.0, 1.0, steps)).astype(np.float32))
 
@@ -77,8 +80,8 @@ INTERPOLATION = "spherical interpolation between two prior samples"
 class GANSampler:
     """A trained generator behind the protocol the comparison uses for every family.
 
-    `sample(n, seed)` → (n, 28, 28, 1) float32 in [0, 1] (as `sample_images`);
-    `interpolations(rows)` → (rows·10, 28, 28, 1), row r the 10-step walk `interpolate`
+    `sample(n, seed)` → (n, H, W, C) float32 in [0, 1] (as `sample_images`);
+    `interpolations(rows)` → (rows·10, H, W, C), row r the 10-step walk `interpolate`
     draws from seed 1 + r; `curves(metrics)` → (title, x label, {label: (x, y)}) from a
     schema-2 metrics.json; `info` describes the loaded network.
     """
@@ -87,11 +90,13 @@ class GANSampler:
     info: dict
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        return sample_images(self.generator, n, seed)[..., None]
+        images = sample_images(self.generator, n, seed)
+        return images[..., None] if images.ndim == 3 else images
 
     def interpolations(self, rows: int) -> np.ndarray:
         walks = [interpolate(self.generator, 10, seed=1 + row) for row in range(rows)]
-        return np.concatenate(walks)[..., None]
+        images = np.concatenate(walks)
+        return images[..., None] if images.ndim == 3 else images
 
     def curves(self, metrics: dict) -> tuple[str, str, dict[str, tuple[list, list]]]:
         """D and G losses per logged generator step (the `step_history`)."""

@@ -1,4 +1,6 @@
-"""Train a GAN on MNIST or Fashion-MNIST: `python -m gan.train --arch dcgan --k 1`.
+"""Train a GAN on any --dataset: `python -m gan.train --arch dcgan --k 1`.
+
+    python -m gan.train --dataset shapes --image-size 32 --epochs 10
 
 Goodfellow et al. 2014, Algorithm 1 (k discriminator steps per generator step), with the
 paper's minimax loss, its non-saturating variant, or WGAN-GP (Gulrajani et al. 2017).
@@ -23,7 +25,7 @@ from PIL import Image
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.config import parse_settings, setting
-from common.data import DATASETS, load_splits, make_dataset
+from common.data import CHANNELS, DATASETS, check_dataset, check_image_options, load_splits, make_dataset
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write
@@ -34,7 +36,6 @@ from gan.losses import LOSSES, objective
 from gan.model import (
     ARCHITECTURES,
     GAN,
-    IMAGE_SHAPE,
     OUTPUT_ACTIVATIONS,
     build_discriminator,
     build_generator,
@@ -50,9 +51,20 @@ GRID_PADDING = 2  # common.plots.image_grid's default
 
 @dataclass
 class Settings(TrainingSettings):
-    dataset: str = setting("mnist", "training images", choices=DATASETS)
-    data_dir: str | None = setting(None, "folder holding mnist.npz / fashion-mnist.npz (default $DATA_DIR)")
-    arch: str = setting("dcgan", "network pair: dcgan (conv) or mlp (the paper's)", choices=ARCHITECTURES)
+    dataset: str = setting("mnist", "training images: mnist, fashion_mnist, cifar10, shapes or "
+                                    "folder:PATH (docs/datasets.md)")
+    data_dir: str | None = setting(None, "folder holding mnist.npz / fashion-mnist.npz / CIFAR-10 "
+                                         "(default $DATA_DIR)")
+    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
+                                           "(unset: the dataset's own; 64 for folder: and shapes)")
+    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
+                                   choices=CHANNELS)
+    arch: str = setting("dcgan", "network pair: dcgan (conv, any multiple of 4 px) or mlp (the "
+                                 "paper's, 28×28 only)", choices=ARCHITECTURES)
+    width: int = setting(64, "dcgan filters of D's first and G's last hidden layer (doubling per "
+                             "stage)", positive=True)
+    d_batchnorm: bool = setting(False, "dcgan: batch norm in D after every convolution but the "
+                                       "first (Radford et al.; not with wgan-gp)")
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
     output_activation: str = setting("tanh", "generator output; data are scaled to its range",
                                      choices=OUTPUT_ACTIVATIONS)
@@ -77,44 +89,50 @@ class Settings(TrainingSettings):
 
     def validate(self) -> None:
         super().validate()
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, None)
         for name in ("beta1", "beta2"):
             if getattr(self, name) >= 1.0:
                 raise UserError(f"--{name}: must be below 1, got {getattr(self, name)}")
+        if self.d_batchnorm and objective(self.loss).gradient_penalty:
+            raise UserError("--d-batchnorm: batch norm makes the gradient penalty depend on the "
+                            f"whole batch; not with {self.loss}")
         if not objective(self.loss).logits and self.label_smoothing > 0:
             raise UserError(f"--label-smoothing applies to losses of a probability D(x), not to "
                             f"{self.loss}")
 
 
 def make_training_data(images: np.ndarray, settings: Settings) -> tf.data.Dataset:
-    """Endless (batch, k, 28, 28, 1) batches: k fresh minibatches per iteration, scaled to
+    """Endless (batch, k, H, W, C) batches: k fresh minibatches per iteration, scaled to
     the generator's output range, reshuffled every pass over the data."""
-    batch, k = settings.batch_size, settings.k
+    batch, k, shape = settings.batch_size, settings.k, images.shape[1:]
     dataset = make_dataset(images, batch_size=batch * k, shuffle=True, seed=settings.seed,
                            drop_remainder=True, repeat=True)
 
     def stack(images: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(from_unit_range(images, settings.output_activation), (batch, k, *IMAGE_SHAPE))
+        return tf.reshape(from_unit_range(images, settings.output_activation), (batch, k, *shape))
 
     return dataset.map(stack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def write_gif(frames: list[Path], path: Path) -> None:
     """An animated GIF of the per-epoch sample grids (the last frame held longer)."""
-    images = [Image.open(frame).convert("L") for frame in frames]
+    images = [Image.open(frame) for frame in frames]
+    images = [image.convert("L" if image.mode == "L" else "RGB") for image in images]
     durations = [400] * (len(images) - 1) + [2000]
     with atomic_write(path) as handle:
         images[0].save(handle, format="GIF", save_all=True, append_images=images[1:],
                        duration=durations, loop=0)
 
 
-def write_progress(frames: list[Path], path: Path, rows: int = 10) -> None:
+def write_progress(frames: list[Path], path: Path, rows: int = 10, height: int = 28) -> None:
     """The first row of up to `rows` evenly spaced epoch grids, one labelled row per epoch."""
     chosen = sorted({frames[round(i)] for i in np.linspace(0, len(frames) - 1, min(rows, len(frames)))})
     figure = Figure(figsize=(4.2, 0.6 * len(chosen)))
     axes = figure.subplots(len(chosen), 1, squeeze=False)
     for axis, frame in zip(axes[:, 0], chosen):
-        grid = np.asarray(Image.open(frame).convert("L"))
-        axis.imshow(grid[:GRID_PADDING + 28 + GRID_PADDING], cmap="gray", vmin=0, vmax=255)
+        grid = np.asarray(Image.open(frame))
+        axis.imshow(grid[:GRID_PADDING + height + GRID_PADDING], cmap="gray", vmin=0, vmax=255)
         axis.set_xticks([])
         axis.set_yticks([])
         axis.set_ylabel(f"epoch {int(frame.stem.split('_')[1])}", rotation=0, ha="right", va="center")
@@ -167,15 +185,18 @@ class TrainingMonitor(keras.callbacks.Callback):
         frames = run_dir / "samples"
         save_image(frames / f"epoch_{epoch + 1:03d}.png", image_grid(samples, 8))
         write_gif(sorted(frames.glob("epoch_*.png")), run_dir / "samples.gif")
-        write_progress(sorted(frames.glob("epoch_*.png")), run_dir / "progress.png")
+        write_progress(sorted(frames.glob("epoch_*.png")), run_dir / "progress.png",
+                       height=samples.shape[1])
         save_model(generator, run_dir / GENERATOR_FILE)
         plot_training(run_dir, self.run.metrics, self.settings.loss)
 
 
-def build(settings: Settings, run: TrainingRun) -> GAN:
+def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int]) -> GAN:
     """The generator, discriminator and their optimizers, compiled into a `GAN`."""
-    generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation)
-    discriminator = build_discriminator(settings.arch)
+    generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation,
+                                image_shape, settings.width)
+    discriminator = build_discriminator(settings.arch, image_shape, settings.width,
+                                        batch_norm=settings.d_batchnorm)
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
                 seed=settings.seed)
@@ -185,21 +206,31 @@ def build(settings: Settings, run: TrainingRun) -> GAN:
     return model
 
 
+def scoring_classifier(settings: Settings):
+    """The cached feature classifier of a digit dataset, else None (with a notice)."""
+    if settings.eval and settings.dataset not in DATASETS:
+        print(f"note: no feature classifier for {settings.dataset} yet, so no sample-quality "
+              "scores", flush=True)
+        return None
+    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+
+
 def train(settings: Settings) -> Path:
     """Train as `settings` say; returns the run folder."""
     # The run (and its tf.distribute strategy) first: a multi-worker strategy must exist
     # before any TensorFlow op. Nothing is written before `run.start`.
     with TrainingRun("gan", settings, settings.epochs) as run:
-        images = load_splits(settings.dataset, settings.data_dir).x_train
+        images = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                             channels=settings.channels).x_train
         if settings.batch_size * settings.k > len(images):
             raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
                             f"{len(images)} training images")
-        classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+        classifier = scoring_classifier(settings)
         steps_per_epoch = len(images) // (settings.batch_size * settings.k)
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
-            model = build(settings, run)
+            model = build(settings, run, images.shape[1:])
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
                    "noise": model.noise},

@@ -138,3 +138,22 @@ def test_short_mnist_run_moves_discriminator_outputs_apart_and_back(data_dir):
     early = windows[:3].max()
     assert early > 0.15, windows
     assert windows[np.argmax(windows[:3]) + 1:].min() < early / 2, windows
+
+
+def test_dcgan_for_32_px_colour_has_the_radford_layout():
+    """G: Dense → 4×4×4w, transposed convs 4w → 2w → w → 3 (4×4 kernels, BN = 4 numbers per
+    channel); D: convs 3 → w → 2w → 4w, Dense(1); counted by hand for w = 8."""
+    w, noise = 8, 100
+    generator = build_generator("dcgan", noise, image_shape=(32, 32, 3), width=w)
+    expected_g = (noise * 16 * 4 * w + 4 * 16 * 4 * w  # dense (no bias) + BN
+                  + 16 * 4 * w * 2 * w + 4 * 2 * w  # 4w → 2w
+                  + 16 * 2 * w * w + 4 * w  # 2w → w
+                  + 16 * w * 3 + 3)  # w → 3 with bias
+    assert generator.count_params() == expected_g
+    assert generator.output_shape == (None, 32, 32, 3)
+    discriminator = build_discriminator("dcgan", (32, 32, 3), w)
+    expected_d = (16 * 3 * w + w) + (16 * w * 2 * w + 2 * w) + (16 * 2 * w * 4 * w + 4 * w) + 4 * 4 * 4 * w + 1
+    assert discriminator.count_params() == expected_d
+    with_bn = build_discriminator("dcgan", (32, 32, 3), w, batch_norm=True)
+    assert with_bn.count_params() == expected_d + 4 * (2 * w + 4 * w)  # BN after all but the first
+    assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)

@@ -2,7 +2,8 @@
 
 `VAE` is a `keras.Model` with its own `train_step` / `test_step` (keras-io style), so
 `fit`, `evaluate`, callbacks, `.keras` saving and `tf.distribute` work as usual. The
-encoder maps images (28, 28, 1) to (μ, log σ²); the decoder maps z to pixel logits.
+encoder maps images (H, W, C) to (μ, log σ²); the decoder maps z to the parameters of
+p(x|z) (`vae.losses.LIKELIHOODS`: Bernoulli logits by default).
 """
 
 from __future__ import annotations
@@ -14,10 +15,23 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from vae.losses import gaussian_kl, importance_log_weights, iwae_log_likelihood, reconstruction_loss
+from common.errors import UserError
+from common.networks import MNIST_SHAPE, conv_levels
+from vae.losses import (
+    gaussian_kl,
+    importance_log_weights,
+    iwae_log_likelihood,
+    likelihood_mean,
+    output_channels,
+    reconstruction_loss,
+)
 
 ARCHITECTURES = ("mlp", "conv")
-IMAGE_SHAPE = (28, 28, 1)
+
+
+def conv_dense_units(image_shape: tuple[int, int, int]) -> int:
+    """The conv VAE's dense layer: 16 up to 28×28 (the keras-io network), 256 above."""
+    return 16 if image_shape[0] * image_shape[1] <= 28 * 28 else 256
 
 
 @keras.saving.register_keras_serializable(package="vae")
@@ -43,52 +57,66 @@ class Reparameterize(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def build_encoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500)) -> keras.Model:
+def build_encoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500),
+                  image_shape: tuple[int, int, int] = MNIST_SHAPE) -> keras.Model:
     """q(z|x): images → (μ, log σ²), each (batch, latent_dim), float32 even under mixed precision.
 
-    `mlp`: 784 → hidden_units (tanh, as in Kingma & Welling and Burda et al.) → z.
-    `conv`: the keras-io VAE example's encoder (two stride-2 3×3 convolutions, 32 and 64
-    filters, ReLU, then Dense(16)); `hidden_units` is not used.
+    `mlp`: H·W·C → hidden_units (tanh, as in Kingma & Welling and Burda et al.) → z; 28×28 only.
+    `conv`: the keras-io VAE example's encoder generalised to (H, W, C): L stride-2 3×3
+    ReLU convolutions of 32·2^i filters (L from `common.networks.conv_levels`: 2 for 28 px,
+    3 for 32, 4 for 64), then Dense(`conv_dense_units`); `hidden_units` is not used.
     """
-    images = keras.Input(IMAGE_SHAPE, name="images")
+    levels = conv_levels(image_shape, arch)
+    images = keras.Input(image_shape, name="images")
     if arch == "mlp":
         hidden = layers.Flatten()(images)
         for index, units in enumerate(hidden_units):
             hidden = layers.Dense(units, activation="tanh", name=f"hidden_{index + 1}")(hidden)
     elif arch == "conv":
-        hidden = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(images)
-        hidden = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(hidden)
+        hidden = images
+        for level in range(levels):
+            hidden = layers.Conv2D(32 * 2 ** level, 3, strides=2, padding="same",
+                                   activation="relu")(hidden)
         hidden = layers.Flatten()(hidden)
-        hidden = layers.Dense(16, activation="relu")(hidden)
+        hidden = layers.Dense(conv_dense_units(image_shape), activation="relu")(hidden)
     else:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     mean = layers.Dense(latent_dim, dtype="float32", name="mean")(hidden)
     log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(hidden)
     return keras.Model(images, [mean, log_var], name="encoder")
 
 
-def build_decoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500)) -> keras.Model:
-    """p(x|z): z (batch, latent_dim) → Bernoulli logits (batch, 28, 28, 1), float32.
+def build_decoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500),
+                  image_shape: tuple[int, int, int] = MNIST_SHAPE,
+                  likelihood: str = "bernoulli") -> keras.Model:
+    """p(x|z): z (batch, latent_dim) → the likelihood's parameters (batch, H, W, C·k), float32
+    (k = 2 for the logistic's μ and log s, else 1: logits).
 
-    The mirror image of `build_encoder`; `conv` is the keras-io decoder (Dense to 7×7×64,
-    two stride-2 transposed convolutions) with its final sigmoid left out: the losses
-    take logits.
+    The mirror image of `build_encoder`; `conv` is the keras-io decoder (Dense to
+    (H/2^L)×(W/2^L)×32·2^(L−1), L stride-2 transposed convolutions; 7×7×64 for 28 px) with
+    its final sigmoid left out: the losses take logits.
     """
+    levels = conv_levels(image_shape, arch)
+    height, width, channels = image_shape
+    out_shape = (height, width, output_channels(likelihood, channels))
     z = keras.Input((latent_dim,), name="z")
     if arch == "mlp":
         hidden = z
         for index, units in enumerate(reversed(hidden_units)):
             hidden = layers.Dense(units, activation="tanh", name=f"hidden_{index + 1}")(hidden)
-        logits = layers.Dense(int(np.prod(IMAGE_SHAPE)), dtype="float32", name="logits")(hidden)
-        logits = layers.Reshape(IMAGE_SHAPE, dtype="float32")(logits)
+        logits = layers.Dense(int(np.prod(out_shape)), dtype="float32", name="logits")(hidden)
+        logits = layers.Reshape(out_shape, dtype="float32")(logits)
     elif arch == "conv":
-        hidden = layers.Dense(7 * 7 * 64, activation="relu")(z)
-        hidden = layers.Reshape((7, 7, 64))(hidden)
-        hidden = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(hidden)
-        hidden = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(hidden)
-        logits = layers.Conv2DTranspose(1, 3, padding="same", dtype="float32", name="logits")(hidden)
+        start = (height >> levels, width >> levels, 32 * 2 ** (levels - 1))
+        hidden = layers.Dense(int(np.prod(start)), activation="relu")(z)
+        hidden = layers.Reshape(start)(hidden)
+        for level in reversed(range(levels)):
+            hidden = layers.Conv2DTranspose(32 * 2 ** level, 3, strides=2, padding="same",
+                                            activation="relu")(hidden)
+        logits = layers.Conv2DTranspose(out_shape[-1], 3, padding="same", dtype="float32",
+                                        name="logits")(hidden)
     else:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     return keras.Model(z, logits, name="decoder")
 
 
@@ -104,8 +132,10 @@ class VAE(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
-                 kl_warmup_steps: int = 0, seed: int | None = None, **kwargs):
+                 kl_warmup_steps: int = 0, seed: int | None = None, likelihood: str = "bernoulli",
+                 **kwargs):
         super().__init__(**kwargs)
+        self.likelihood = likelihood
         self.encoder = encoder
         self.decoder = decoder
         self.beta = beta
@@ -120,6 +150,10 @@ class VAE(keras.Model):
         return int(self.encoder.outputs[0].shape[-1])
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
+
+    @property
     def metrics(self) -> list[keras.metrics.Metric]:
         # Listed here so that Keras resets them at the start of every epoch.
         return list(self.trackers.values())
@@ -129,8 +163,8 @@ class VAE(keras.Model):
         return self.decoder(self.reparameterize(mean, log_var), training=training)
 
     def decode(self, z) -> tf.Tensor:
-        """Bernoulli means sigmoid(logits) for latent codes z (batch, latent_dim)."""
-        return ops.sigmoid(self.decoder(z, training=False))
+        """E[x|z] in [0, 1] (`vae.losses.likelihood_mean`) for latent codes z (batch, latent_dim)."""
+        return likelihood_mean(self.decoder(z, training=False), self.likelihood)
 
     def kl_weight(self) -> tf.Tensor:
         """β, or during the warm-up β·min(1, step / kl_warmup_steps)."""
@@ -143,7 +177,7 @@ class VAE(keras.Model):
         """Per-example reconstruction −log p(x|z) and KL, with one z per image."""
         mean, log_var = self.encoder(images, training=training)
         logits = self.decoder(self.reparameterize(mean, log_var), training=training)
-        return reconstruction_loss(images, logits), gaussian_kl(mean, log_var)
+        return reconstruction_loss(images, logits, self.likelihood), gaussian_kl(mean, log_var)
 
     def _update_metrics(self, loss, reconstruction, kl) -> dict[str, tf.Tensor]:
         values = {"loss": loss, "elbo": -(reconstruction + kl), "reconstruction": reconstruction,
@@ -172,7 +206,7 @@ class VAE(keras.Model):
 
     def get_config(self) -> dict:
         return {"name": self.name, "beta": self.beta, "kl_warmup_steps": self.kl_warmup_steps,
-                "seed": self.seed,
+                "seed": self.seed, "likelihood": self.likelihood,
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "decoder": keras.saving.serialize_keras_object(self.decoder)}
 
@@ -185,12 +219,14 @@ class VAE(keras.Model):
 
 
 def build_vae(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500),
-              beta: float = 1.0, kl_warmup_steps: int = 0, seed: int | None = None) -> VAE:
-    """A built (weights created) VAE for 28×28×1 images."""
-    model = VAE(build_encoder(arch, latent_dim, hidden_units),
-                build_decoder(arch, latent_dim, hidden_units),
-                beta=beta, kl_warmup_steps=kl_warmup_steps, seed=seed, name="vae")
-    model(np.zeros((1, *IMAGE_SHAPE), np.float32))
+              beta: float = 1.0, kl_warmup_steps: int = 0, seed: int | None = None,
+              image_shape: tuple[int, int, int] = MNIST_SHAPE, likelihood: str = "bernoulli") -> VAE:
+    """A built (weights created) VAE for images of `image_shape`."""
+    model = VAE(build_encoder(arch, latent_dim, hidden_units, image_shape),
+                build_decoder(arch, latent_dim, hidden_units, image_shape, likelihood),
+                beta=beta, kl_warmup_steps=kl_warmup_steps, seed=seed, likelihood=likelihood,
+                name="vae")
+    model(np.zeros((1, *image_shape), np.float32))
     return model
 
 
@@ -226,8 +262,8 @@ def importance_weighted_log_likelihood(model: VAE, images: np.ndarray, samples: 
         shape = tf.concat([[count], tf.shape(mean)], axis=0)
         z = model.reparameterize(tf.broadcast_to(mean, shape), tf.broadcast_to(log_var, shape))
         logits = model.decoder(tf.reshape(z, [-1, shape[-1]]), training=False)
-        logits = tf.reshape(logits, tf.concat([shape[:2], IMAGE_SHAPE], axis=0))
-        return importance_log_weights(batch, logits, z, mean, log_var)
+        logits = tf.reshape(logits, tf.concat([shape[:2], tf.shape(logits)[1:]], axis=0))
+        return importance_log_weights(batch, logits, z, mean, log_var, model.likelihood)
 
     chunk = max(1, max_decodes // batch_size)
     results = []

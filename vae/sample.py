@@ -1,11 +1,13 @@
 """Samples, interpolations and figures from a trained VAE.
 
     python -m vae.sample --run runs/vae/NAME --n 64 --out samples.png
-    python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, 28, 28)
+    python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, H, W[, C])
     python -m vae.sample --run runs/vae/NAME --interpolate --out interpolation.png
+    python -m vae.sample --run runs/vae/NAME --traverse --out traversals.png   # shapes: one row per factor
 
-Images are the means of the Bernoulli decoder, sigmoid(logits), not binary samples:
-the usual way to show (and score) a VAE's samples.
+Images are the means of the decoder's distribution (sigmoid(logits) for the Bernoulli),
+not samples from it: the usual way to show (and score) a VAE's samples. Grey images come
+as (N, H, W), colour ones as (N, H, W, 3).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from scipy.stats import norm
 
 from common.checkpoints import Checkpointer
 from common.config import parse_settings, setting
-from common.data import load_splits
+from common.data import image_shape_of, load_splits
 from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
 from common.images import save_image, to_uint8
@@ -54,9 +56,12 @@ def load_vae(run_dir: str | Path) -> VAE:
         return model
     settings = config["settings"]
     try:
+        shape = image_shape_of(settings.get("dataset", "mnist"), settings.get("image_size"),
+                               settings.get("channels"))
         model = build_vae(settings["arch"], settings["latent_dim"], settings["hidden_units"],
-                          seed=settings.get("seed"))
-    except (KeyError, TypeError, ValueError) as error:
+                          seed=settings.get("seed"), image_shape=shape,
+                          likelihood=settings.get("likelihood", "bernoulli"))
+    except (KeyError, TypeError, ValueError, UserError) as error:
         raise UserError(f"{run_dir}/config.json: cannot build the model it describes ({error})") from None
     checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model)
     if checkpointer.latest is None:
@@ -72,22 +77,33 @@ def load_vae(run_dir: str | Path) -> VAE:
 
 
 def sample_images(model: VAE, n: int, seed: int = 0) -> np.ndarray:
-    """n images from the prior: z ~ N(0, I), then sigmoid(decoder(z)); (n, 28, 28) float32 in [0, 1]."""
+    """n images from the prior: z ~ N(0, I), then E[x|z]; (n, H, W[, C]) float32 in [0, 1]."""
     z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
     return decode(model, z)
 
 
 def decode(model: VAE, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Bernoulli means for latent codes (N, latent_dim) → (N, 28, 28) float32."""
+    """Decoder means for latent codes (N, latent_dim) → (N, H, W) grey or (N, H, W, C) float32."""
     batches = [keras.ops.convert_to_numpy(model.decode(z[start:start + batch_size]))
                for start in range(0, len(z), batch_size)]
-    return np.concatenate(batches)[..., 0].astype(np.float32)
+    return squeeze_grey(np.concatenate(batches).astype(np.float32))
+
+
+def squeeze_grey(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 1) → (N, H, W); colour (N, H, W, 3) unchanged."""
+    return images[..., 0] if images.shape[-1] == 1 else images
+
+
+def with_channels(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) → (N, H, W, 1); (N, H, W, C) unchanged."""
+    return images[..., None] if images.ndim == 3 else images
 
 
 def interpolate(model: VAE, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10,
                 spherical: bool = False) -> np.ndarray:
-    """Decode `steps` codes between μ(x_a) and μ(x_b) (both ends included); (steps, 28, 28)."""
-    pair = np.stack([np.reshape(x_a, (28, 28, 1)), np.reshape(x_b, (28, 28, 1))]).astype(np.float32)
+    """Decode `steps` codes between μ(x_a) and μ(x_b) (both ends included); (steps, H, W[, C])."""
+    shape = model.image_shape
+    pair = np.stack([np.reshape(x_a, shape), np.reshape(x_b, shape)]).astype(np.float32)
     a, b = encode_means(model, pair)
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
     codes = slerp(a, b, t) if spherical else (1.0 - t)[:, None] * a + t[:, None] * b
@@ -99,8 +115,33 @@ def reconstruction_grid(model: VAE, images: np.ndarray, columns: int = 10) -> np
     reconstructions = decode(model, encode_means(model, images))
     rows = []
     for start in range(0, len(images), columns):
-        rows += [images[start:start + columns, ..., 0], reconstructions[start:start + columns]]
+        rows += [squeeze_grey(images[start:start + columns]), reconstructions[start:start + columns]]
     return image_grid(np.concatenate(rows), columns)
+
+
+def factor_correlations(means: np.ndarray, factors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """|Pearson correlation| between every latent mean μ_j(x) and every known factor, over
+    the images: {factor: (latent_dim,)}; a constant column gives 0."""
+    means = means - means.mean(axis=0)
+    result = {}
+    for name, values in factors.items():
+        values = np.asarray(values, np.float64) - np.mean(values)
+        numerator = values @ means
+        denominator = np.linalg.norm(values) * np.linalg.norm(means, axis=0)
+        result[name] = np.abs(np.divide(numerator, denominator, out=np.zeros_like(numerator),
+                                        where=denominator > 0))
+    return result
+
+
+def traversals(model: VAE, image: np.ndarray, dims: list[int], span: float = 2.5,
+               steps: int = 9) -> np.ndarray:
+    """One row per latent dimension j in `dims`: μ(image) with z_j swept over
+    [−span, span], decoded; (len(dims)·steps, H, W[, C])."""
+    base = encode_means(model, image[None].astype(np.float32))[0]
+    codes = np.repeat(base[None], len(dims) * steps, axis=0)
+    for row, dim in enumerate(dims):
+        codes[row * steps:(row + 1) * steps, dim] = np.linspace(-span, span, steps)
+    return decode(model, codes.astype(np.float32))
 
 
 def manifold(model: VAE, size: int = 20) -> np.ndarray:
@@ -141,8 +182,8 @@ INTERPOLATION = "spherical interpolation between two prior samples"
 class VAESampler:
     """A trained VAE behind the protocol the comparison uses for every family.
 
-    `sample(n, seed)` → (n, 28, 28, 1) float32 in [0, 1] (decoder means, as `sample_images`);
-    `interpolations(rows)` → (rows·10, 28, 28, 1), each row 10 decoded steps along the great
+    `sample(n, seed)` → (n, H, W, C) float32 in [0, 1] (decoder means, as `sample_images`);
+    `interpolations(rows)` → (rows·10, H, W, C), each row 10 decoded steps along the great
     circle between two prior codes; `curves(metrics)` → (title, x label, {label: (x, y)}) from
     a schema-2 metrics.json; `info` describes the loaded network.
     """
@@ -151,13 +192,13 @@ class VAESampler:
     info: dict
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        return sample_images(self.model, n, seed)[..., None]
+        return with_channels(sample_images(self.model, n, seed))
 
     def interpolations(self, rows: int) -> np.ndarray:
         z = np.random.default_rng(1).standard_normal((rows, 2, self.model.latent_dim)).astype(np.float32)
         t = np.linspace(0.0, 1.0, 10, dtype=np.float32)
         walks = [decode(self.model, slerp(a, b, t).astype(np.float32)) for a, b in z]
-        return np.concatenate(walks)[..., None]
+        return with_channels(np.concatenate(walks))
 
     def curves(self, metrics: dict) -> tuple[str, str, dict[str, tuple[list, list]]]:
         """The train and test −ELBO per epoch (the history's `train_elbo`, `test_elbo`)."""
@@ -182,13 +223,17 @@ def load_sampler(run_dir: str | Path) -> VAESampler:
 @dataclass
 class SampleSettings:
     run: str | None = setting(None, "run folder of a trained VAE (required)")
-    out: str = setting("samples.png", "output: .png (grid) or .npz (array `images`, uint8)")
+    out: str = setting("samples.png", "output: .png (grid) or .npz (array `images`, uint8 "
+                                      "(N, H, W) grey or (N, H, W, 3) colour)")
     n: int = setting(64, "number of samples", positive=True)
     seed: int = setting(0, "seed of the latent codes", min=0)
     interpolate: bool = setting(False, "interpolate between two test images instead "
                                        "(rows: linear, spherical)")
     pair: list[int] = setting([0, 1], "indices of the two test images for --interpolate", min=0)
-    steps: int = setting(10, "images per interpolation, ends included", min=2)
+    steps: int = setting(10, "images per interpolation or traversal, ends included", min=2)
+    traverse: bool = setting(False, "latent traversals of test image --pair[0] instead: for "
+                                    "`shapes` one row per factor (the latent most correlated "
+                                    "with it), else the 8 most variable latents")
 
     def validate(self) -> None:
         if not self.run:
@@ -208,14 +253,39 @@ def write_output(path: Path, grid: np.ndarray, columns: int, **arrays: np.ndarra
         save_image(path, image_grid(grid, columns))
 
 
+def write_traversals(settings: SampleSettings, model: VAE, out: Path) -> None:
+    """Traversals of one test image along the latents that carry the known factors."""
+    run_settings = load_run_config(settings.run, "vae")["settings"]
+    splits = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                         image_size=run_settings.get("image_size"),
+                         channels=run_settings.get("channels"))
+    means = encode_means(model, splits.x_test)
+    if splits.factors:
+        correlations = factor_correlations(means, splits.factors["test"])
+        rows = [(name, int(np.argmax(c)), float(np.max(c))) for name, c in correlations.items()]
+    else:
+        order = np.argsort(-np.var(means, axis=0))[:8]
+        rows = [("variance", int(j), float(np.var(means[:, j]))) for j in order]
+    image = splits.x_test[settings.pair[0]]
+    images = traversals(model, image, [dim for _, dim, _ in rows], steps=settings.steps)
+    write_output(out, images, settings.steps, traversals=images)
+    print(f"wrote {out}: rows " + "; ".join(f"z{dim} ({name} {value:.2f})"
+                                             for name, dim, value in rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
                               prog="python -m vae.sample")
     model = load_vae(settings.run)
     out = Path(settings.out)
+    if settings.traverse:
+        write_traversals(settings, model, out)
+        return
     if settings.interpolate:
         run_settings = load_run_config(settings.run, "vae")["settings"]
-        test = load_splits(run_settings["dataset"], run_settings.get("data_dir")).x_test
+        test = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                           image_size=run_settings.get("image_size"),
+                           channels=run_settings.get("channels")).x_test
         if max(settings.pair) >= len(test):
             raise UserError(f"--pair: indices must be below {len(test)}")
         x_a, x_b = test[settings.pair[0]], test[settings.pair[1]]

@@ -1,8 +1,9 @@
-"""Train a VAE on binarized MNIST and report its test log-likelihood.
+"""Train a VAE on binarized MNIST (or any --dataset) and report its test log-likelihood.
 
     python -m vae.train --name mlp50 --epochs 100
     python -m vae.train --arch conv --latent-dim 2 --epochs 30      # + manifold and latent plots
     python -m vae.train --name mlp50 --epochs 100 --resume          # continue a killed run
+    python -m vae.train --dataset shapes --image-size 32 --arch conv --likelihood logistic
 
 Every epoch the test split gives the ELBO, its two terms, the active units and (with a
 small k, on a subset) the importance-weighted NLL; at the end the NLL uses k = --nll-k
@@ -24,13 +25,24 @@ import tensorflow as tf
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.config import parse_settings, setting
-from common.data import BINARIZATIONS, DATASETS, Splits, binarize_static, load_splits, make_dataset
+from common.data import (
+    BINARIZATIONS,
+    CHANNELS,
+    DATASETS,
+    Splits,
+    binarize_static,
+    check_dataset,
+    check_image_options,
+    load_splits,
+    make_dataset,
+)
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun, TrainingSettings
+from vae.losses import LIKELIHOODS, bits_per_dim
 from vae.model import (
     ARCHITECTURES,
     VAE,
@@ -54,14 +66,22 @@ TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every r
 
 @dataclass
 class Settings(TrainingSettings):
-    dataset: str = setting("mnist", "dataset", choices=DATASETS)
+    dataset: str = setting("mnist", "mnist, fashion_mnist, cifar10, shapes or folder:PATH "
+                                    "(docs/datasets.md)")
     data_dir: str | None = setting(None, "folder holding the dataset; unset: $DATA_DIR, "
                                          "else Keras' download")
-    binarize: str = setting("dynamic", "dynamic: a fresh Bernoulli sample every epoch; static: "
-                                       "threshold 0.5; none: grey targets (not a likelihood)",
-                            choices=BINARIZATIONS)
-    arch: str = setting("mlp", "encoder/decoder: mlp (784-500-500-z, tanh) or conv (keras-io)",
-                        choices=ARCHITECTURES)
+    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
+                                           "(unset: the dataset's own; 64 for folder: and shapes)")
+    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
+                                   choices=CHANNELS)
+    likelihood: str = setting("bernoulli", "decoder p(x|z): bernoulli, continuous-bernoulli or "
+                                           "logistic (discretized, 256 levels)", choices=LIKELIHOODS)
+    binarize: str | None = setting(None, "dynamic: a fresh Bernoulli sample every epoch; static: "
+                                         "threshold 0.5; none: grey targets; unset: dynamic for "
+                                         "a Bernoulli decoder on digits, else none",
+                                   choices=BINARIZATIONS)
+    arch: str = setting("mlp", "encoder/decoder: mlp (784-500-500-z, tanh; 28×28 only) or conv "
+                               "(keras-io, any size)", choices=ARCHITECTURES)
     latent_dim: int = setting(50, "size of z (2 adds the manifold and latent-scatter plots)",
                               positive=True)
     hidden_units: list[int] = setting([500, 500], "hidden layer sizes of the mlp encoder "
@@ -82,6 +102,19 @@ class Settings(TrainingSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+
+    def validate(self) -> None:
+        super().validate()
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, None)
+
+
+def binarization(settings: Settings) -> str:
+    """--binarize, or when unset: dynamic for a Bernoulli decoder on digits, else none."""
+    if settings.binarize is not None:
+        return settings.binarize
+    digits = settings.likelihood == "bernoulli" and settings.dataset in DATASETS
+    return "dynamic" if digits else "none"
 
 
 def binary_test_images(images: np.ndarray, binarize: str) -> np.ndarray:
@@ -135,6 +168,10 @@ class TestSetEvaluation(keras.callbacks.Callback):
 
 def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
     """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
+    if settings.eval and settings.dataset not in DATASETS:
+        print(f"note: no feature classifier for {settings.dataset} yet, so no sample-quality "
+              "scores", flush=True)
+        return None
     classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
     if classifier is None:
         return None
@@ -175,14 +212,15 @@ def write_figures(model: VAE, run_dir: Path, test_images: np.ndarray, test_label
 def load_data(settings: Settings) -> tuple[Splits, np.ndarray, tf.data.Dataset, tf.data.Dataset, int]:
     """(splits, binary test images, training and test datasets, steps per epoch); bad data
     settings raise `UserError` before anything is written."""
-    splits = load_splits(settings.dataset, settings.data_dir)
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                         channels=settings.channels)
     if settings.batch_size > len(splits.x_train):
         raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
                         f"({len(splits.x_train)} images)")
-    test_images = binary_test_images(splits.x_test, settings.binarize)
+    test_images = binary_test_images(splits.x_test, binarization(settings))
     capped = settings.steps_per_epoch is not None
     train_data = make_dataset(splits.x_train, batch_size=settings.batch_size, shuffle=True,
-                              binarize=settings.binarize, seed=settings.seed, repeat=capped)
+                              binarize=binarization(settings), seed=settings.seed, repeat=capped)
     test_data = make_dataset(test_images, batch_size=min(1000, len(test_images)))
     steps_per_epoch = settings.steps_per_epoch or math.ceil(len(splits.x_train) / settings.batch_size)
     return splits, test_images, train_data, test_data, steps_per_epoch
@@ -196,15 +234,17 @@ def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
         print(f"estimating the test NLL with k={settings.nll_k} on {len(test_images)} images",
               flush=True)
     log_likelihood = importance_weighted_log_likelihood(model, test_images, settings.nll_k)
+    nll = -float(np.mean(log_likelihood))
     return {
-        "test_nll": -float(np.mean(log_likelihood)),
+        "test_nll": nll,
+        "test_bits_per_dim": bits_per_dim(nll, int(np.prod(test_images.shape[1:]))),
         "test_nll_standard_error": float(np.std(log_likelihood) / math.sqrt(len(log_likelihood))),
         "nll_k": settings.nll_k,
         "test_elbo": float(test["elbo"]),
         "test_reconstruction": float(test["reconstruction"]),
         "test_kl": float(test["kl"]),
         "active_units": active_units(encode_means(model, test_images)),
-        "likelihood": settings.binarize != "none",
+        "likelihood": binarization(settings) != "none" or settings.likelihood != "bernoulli",
     }
 
 
@@ -217,7 +257,8 @@ def train(settings: Settings) -> Path:
         with run.strategy.scope():
             model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
                               beta=settings.beta, seed=settings.seed,
-                              kl_warmup_steps=settings.kl_warmup * steps_per_epoch)
+                              kl_warmup_steps=settings.kl_warmup * steps_per_epoch,
+                              image_shape=splits.image_shape, likelihood=settings.likelihood)
             optimizer = run.optimizer(keras.optimizers.Adam(settings.lr))
             model.compile(optimizer=optimizer)
             optimizer.build(model.trainable_variables)
@@ -229,7 +270,7 @@ def train(settings: Settings) -> Path:
         optimizer.learning_rate.assign(settings.lr)
         if settings.resume:
             print(f"learning rate {settings.lr:g}", flush=True)
-        if settings.binarize == "none":
+        if binarization(settings) == "none" and settings.likelihood == "bernoulli":
             print("note: --binarize none trains on grey levels; the ELBO and NLL below are "
                   "cross-entropies, not log-likelihoods", flush=True)
         quality = sample_quality(settings, model, run.logger)
@@ -247,6 +288,7 @@ def train(settings: Settings) -> Path:
                            metrics["epochs"], "eval")
     if not settings.quiet:
         print(f"{run.run_dir}: test NLL {metrics['test_nll']:.2f} nats (k={settings.nll_k}), "
+              f"({metrics['test_bits_per_dim']:.3f} bits/dim), "
               f"test ELBO {metrics['test_elbo']:.2f}, {metrics['active_units']} active units, "
               f"{metrics['train_seconds'] / 60:.1f} min of training"
               + ("" if metrics["likelihood"] else " (grey targets: not likelihoods)"), flush=True)
