@@ -234,8 +234,13 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _knn_radii(features: np.ndarray, k: int, batch_size: int) -> np.ndarray:
-    """Squared distance from each point to its k-th nearest neighbour in the same set (self excluded)."""
+def knn_radii(features: np.ndarray, k: int, batch_size: int = 1000) -> np.ndarray:
+    """Squared distance from each point to its k-th nearest neighbour in the same set (self excluded).
+
+    The balls of `precision_recall` and `density_coverage`; compute them once for a
+    reference set that many sample sets are scored against, and pass them as `real_radii`.
+    """
+    features = np.asarray(features, np.float64)
     radii = np.empty(len(features))
     for start in range(0, len(features), batch_size):
         d = _squared_distances(features[start:start + batch_size], features)
@@ -255,7 +260,7 @@ def _fraction_inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
 
 
 def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: int = 3,
-                     batch_size: int = 1000) -> tuple[float, float]:
+                     batch_size: int = 1000, real_radii: np.ndarray | None = None) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), on (N, D) features.
 
     Each set's manifold is the union of balls around its points, each ball reaching the
@@ -263,6 +268,7 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
     inside the real manifold (are samples realistic?); recall = fraction of real points
     inside the fake manifold (is the data's variety covered?). Distances are computed
     `batch_size` rows at a time, so 10k × 10k needs ~80 MB rather than 800 MB.
+    `real_radii`, when given, is `knn_radii(real_features, k)` computed beforehand.
     """
     real = np.asarray(real_features, np.float64)
     fake = np.asarray(fake_features, np.float64)
@@ -270,15 +276,15 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
         raise ValueError(f"expected (N, D) features of equal D, got {real.shape} and {fake.shape}")
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"need more than k={k} points in each set, got {len(real)} and {len(fake)}")
-    real_radii = _knn_radii(real, k, batch_size)
-    fake_radii = _knn_radii(fake, k, batch_size)
+    real_radii = knn_radii(real, k, batch_size) if real_radii is None else real_radii
+    fake_radii = knn_radii(fake, k, batch_size)
     precision = _fraction_inside(fake, real, real_radii, batch_size)
     recall = _fraction_inside(real, fake, fake_radii, batch_size)
     return precision, recall
 
 
 def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = 5,
-                     batch_size: int = 1000) -> tuple[float, float]:
+                     batch_size: int = 1000, real_radii: np.ndarray | None = None) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020), on (N, D) real and (M, D) fake features.
 
     With B(X_i, r_i) the ball around real point X_i reaching its k-th nearest real neighbour
@@ -291,7 +297,8 @@ def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: in
     the fake points cannot inflate the real manifold's reach, and a cluster of poor samples
     inside one large real ball counts once per ball rather than as fully realistic.
     Density is 1 on average for samples from the real distribution and can exceed 1;
-    coverage lies in [0, 1]. The paper uses k = 5.
+    coverage lies in [0, 1]. The paper uses k = 5. `real_radii`, when given, is
+    `knn_radii(real_features, k)` computed beforehand.
     """
     real = np.asarray(real_features, np.float64)
     fake = np.asarray(fake_features, np.float64)
@@ -300,10 +307,10 @@ def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: in
     if len(real) <= k or len(fake) == 0:
         raise ValueError(f"need more than k={k} real points and one fake point, "
                          f"got {len(real)} and {len(fake)}")
-    radii = _knn_radii(real, k, batch_size)
+    radii = knn_radii(real, k, batch_size) if real_radii is None else real_radii
     inside_count, covered = 0, 0
     for start in range(0, len(real), batch_size):
-        # Real rows, as in _knn_radii: a fake point equal to a real point's k-th neighbour
+        # Real rows, as in knn_radii: a fake point equal to a real point's k-th neighbour
         # then gets exactly that radius (a tie, not inside), whatever the round-off.
         inside = _squared_distances(real[start:start + batch_size], fake) < radii[start:start + batch_size, None]
         inside_count += int(inside.sum())

@@ -19,6 +19,7 @@ from common.metrics import (
     frechet_distance,
     gaussian_fit,
     kid,
+    knn_radii,
     mmd2_unbiased,
     parzen_log_likelihood,
     polynomial_kernel,
@@ -289,6 +290,9 @@ def test_density_coverage_matches_the_direct_loops_and_the_identical_set_case():
     # The real set against itself: each point is strictly inside its own ball and those of
     # k − 1 others' (no ties in continuous data), so density = kN / (kN) = 1; coverage 1.
     assert density_coverage(real, real, k=5) == (1.0, 1.0)
+    # Radii computed once beforehand (for a reference scored many times) give the same answer.
+    assert density_coverage(real, fake, k=4, real_radii=knn_radii(real, 4)) == density_coverage(real, fake, k=4)
+    assert precision_recall(real, fake, real_radii=knn_radii(real, 3)) == precision_recall(real, fake)
     assert density_coverage(real, real + 100.0) == (0.0, 0.0)
     with pytest.raises(ValueError):
         density_coverage(real[:5], fake, k=5)
