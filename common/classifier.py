@@ -1,6 +1,7 @@
 """A small CNN per dataset whose penultimate layer gives the features for FID and precision/recall.
 
-Trained once by `python -m experiments.classifier --dataset mnist` and cached as a `.keras`
+Trained once by `python -m experiments.classifier --dataset mnist` (or by `ensure_classifier`,
+which the comparison and `experiments.score` call, when none is cached) and cached as a `.keras`
 file in `$CLASSIFIER_CACHE` (default `~/.cache/generative-models/classifiers/`), named by
 dataset, a fingerprint of the data and `CODE_VERSION`, so a changed dataset copy or a
 changed network never silently reuses an old classifier. Metrics computed with it are
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import keras
 import numpy as np
@@ -27,6 +30,12 @@ from common.errors import UserError, first_line
 CODE_VERSION = 1
 DEFAULT_CACHE = Path("~/.cache/generative-models/classifiers")
 N_CLASSES = 10
+# How the cached classifier is trained: the defaults of `python -m experiments.classifier`,
+# and what `ensure_classifier` builds when none is cached.
+TRAINING_DEFAULTS = {"epochs": 8, "batch_size": 128, "learning_rate": 1e-3, "augment": True, "seed": 0}
+# One epoch over 50,000 images on 2 otherwise idle CPU cores (docs/experiments.md): for the
+# time estimate `ensure_classifier` prints.
+SECONDS_PER_EPOCH = 25.0
 
 
 def cache_dir() -> Path:
@@ -243,3 +252,35 @@ def classifier_for_training(dataset: str, data_dir: str | None = None,
               f"build it with `python -m experiments.classifier --dataset {dataset}`", flush=True)
         return None
     return load_classifier(dataset, data_dir)
+
+
+def training_report(dataset: str, result: TrainingResult, epochs: int, path: Path) -> str:
+    """The line printed once a classifier is trained and cached."""
+    return (f"{dataset} classifier: test accuracy {100 * result.test_accuracy:.2f}% after {epochs} "
+            f"epochs in {result.seconds:.0f} s; saved to {path}")
+
+
+def ensure_classifier(dataset: str, data_dir: str | None = None,
+                      stream: TextIO | None = None) -> FeatureClassifier:
+    """The cached classifier of `dataset`; when none is cached, train and cache it first.
+
+    What is trained is what `python -m experiments.classifier --dataset <dataset>` makes
+    (`train_classifier` with `TRAINING_DEFAULTS`), announced by one line with a time
+    estimate and followed by one with its test accuracy, both to `stream` (default stdout).
+    A corrupt cache file, or one made from other data, is not replaced: that stays a
+    `UserError` (see `load_cached_classifier`).
+    """
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    splits = load_splits(dataset, data_dir)
+    fingerprint = dataset_fingerprint(splits)
+    path = classifier_path(dataset, fingerprint)
+    if not path.is_file():
+        epochs = TRAINING_DEFAULTS["epochs"]
+        estimate = SECONDS_PER_EPOCH * epochs * len(splits.x_train) / 50_000
+        print(f"no {dataset} classifier cached: training one (about {estimate:.0f} s on 2 CPU cores, "
+              f"{epochs} epochs) into {path}", file=stream or sys.stdout, flush=True)
+        result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0)
+        print(training_report(dataset, result, epochs, save_classifier(result.classifier)),
+              file=stream or sys.stdout, flush=True)
+    return load_cached_classifier(dataset, fingerprint, data_dir)

@@ -11,6 +11,13 @@ numbers here are comparable with each other but NOT with published Inception FID
 - `class_histogram`: how the samples spread over the classes (mode collapse).
 - `precision_recall`: Kynkäänniemi et al. 2019, "Improved Precision and Recall Metric for
   Assessing Generative Models".
+- `density_coverage`: Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for
+  Generative Models".
+- `kid`, `mmd2_unbiased`, `polynomial_kernel`: Bińkowski et al. 2018, "Demystifying MMD
+  GANs" (the Kernel Inception Distance, here on the project's classifier features).
+- `fid_by_sample_count`, `fid_infinity`: the sample-size bias of FID and its extrapolation
+  to infinitely many samples, Chong & Forsyth 2020, "Effectively Unbiased FID and Inception
+  Score and Where to Find Them".
 - `parzen_log_likelihood`, `choose_parzen_sigma`: the Parzen-window estimate of Goodfellow
   et al. 2014, "Generative Adversarial Nets" (after Breuleux et al. 2011).
 """
@@ -85,6 +92,91 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return frechet_distance(*gaussian_fit(features_a), *gaussian_fit(features_b))
 
 
+def fid_by_sample_count(fake_features: np.ndarray, real_features: np.ndarray,
+                        counts: Sequence[int]) -> dict[int, float]:
+    """{N: FID of the first N fake features against all real features} for each N in `counts`.
+
+    FID is biased upwards by roughly a constant over N (Chong & Forsyth 2020, eq. 3:
+    E[FID_N] ≈ FID_∞ + k/N), so the same model scores worse with fewer samples; listing
+    FID at several N shows how large that bias is at the N used. Counts above the
+    number of fake features are refused.
+    """
+    fake = np.asarray(fake_features)
+    if any(count < 2 or count > len(fake) for count in counts):
+        raise ValueError(f"sample counts must lie in 2..{len(fake)}, got {list(counts)}")
+    return {int(count): fid(fake[:count], real_features) for count in counts}
+
+
+def fid_infinity(counts: Sequence[int], fids: Sequence[float]) -> tuple[float, float]:
+    """FID_∞ and the slope k of the least-squares line FID_N = FID_∞ + k · (1/N).
+
+    Chong & Forsyth (2020) fit FID against 1/N over several sample counts N and read the
+    unbiased FID_∞ off the intercept at 1/N = 0. With x_i = 1/N_i and y_i = FID_{N_i}:
+
+        k = Σ (x_i − x̄)(y_i − ȳ) / Σ (x_i − x̄)²,   FID_∞ = ȳ − k x̄
+
+    Needs at least two different counts.
+    """
+    x = 1.0 / np.asarray(counts, np.float64)
+    y = np.asarray(fids, np.float64)
+    if x.shape != y.shape or len(np.unique(x)) < 2:
+        raise ValueError(f"need FIDs at two or more different counts, got {list(counts)}")
+    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+    return float(y.mean() - slope * x.mean()), slope
+
+
+def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """k(x, y) = (xᵀy / d + 1)³ for every row x of `a` and y of `b`: the KID kernel (d = feature size)."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased estimate of MMD² between the sets `a` and `b` (m points each) with `polynomial_kernel`.
+
+        MMD²_u = 1/(m(m−1)) Σ_{i≠j} k(a_i, a_j) + 1/(m(m−1)) Σ_{i≠j} k(b_i, b_j)
+                 − 2/m² Σ_{i,j} k(a_i, b_j)
+
+    (Gretton et al. 2012, eq. 3, as used by Bińkowski et al. 2018). It can be negative.
+    """
+    m = len(a)
+    if len(b) != m or m < 2:
+        raise ValueError(f"need two sets of the same size m >= 2, got {len(a)} and {len(b)}")
+    k_aa, k_bb = polynomial_kernel(a, a), polynomial_kernel(b, b)
+    within = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+    return float(within - 2.0 * polynomial_kernel(a, b).sum() / m ** 2)
+
+
+def kid(features_a: np.ndarray, features_b: np.ndarray, subset_size: int = 1000,
+        subsets: int = 100, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (Bińkowski et al. 2018), on (N, D) features: (mean, std) over subsets.
+
+        KID = mean over s of MMD²_u(A_s, B_s),   k(x, y) = (xᵀy / d + 1)³
+
+    Each of the `subsets` pairs (A_s, B_s) holds `subset_size` points of each set drawn
+    without replacement: with rng = np.random.default_rng(seed), subset s takes
+    rng.choice(len(a), m, replace=False) of `features_a`, then the same of `features_b`.
+    The std is NumPy's (ddof = 0) over the subset estimates, as in the paper's code.
+    Unlike FID, the estimate is unbiased, so it does not depend on the sample count
+    (only its spread does). With the project's classifier features it is not comparable
+    with Inception KID.
+    """
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected (N, D) features of equal D, got {a.shape} and {b.shape}")
+    if subset_size < 2 or subsets < 1:
+        raise ValueError(f"need subset_size >= 2 and subsets >= 1, got {subset_size} and {subsets}")
+    if min(len(a), len(b)) < subset_size:
+        raise ValueError(f"KID needs at least {subset_size} points in each set (the subset size), "
+                         f"got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(subsets):
+        rows_a = rng.choice(len(a), subset_size, replace=False)
+        rows_b = rng.choice(len(b), subset_size, replace=False)
+        estimates.append(mmd2_unbiased(a[rows_a], b[rows_b]))
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
 def classifier_score(probabilities: np.ndarray) -> float:
     """exp E_x KL(p(y|x) ‖ p(y)), with p(y) the mean of p(y|x) over the samples.
 
@@ -142,8 +234,13 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _knn_radii(features: np.ndarray, k: int, batch_size: int) -> np.ndarray:
-    """Squared distance from each point to its k-th nearest neighbour in the same set (self excluded)."""
+def knn_radii(features: np.ndarray, k: int, batch_size: int = 1000) -> np.ndarray:
+    """Squared distance from each point to its k-th nearest neighbour in the same set (self excluded).
+
+    The balls of `precision_recall` and `density_coverage`; compute them once for a
+    reference set that many sample sets are scored against, and pass them as `real_radii`.
+    """
+    features = np.asarray(features, np.float64)
     radii = np.empty(len(features))
     for start in range(0, len(features), batch_size):
         d = _squared_distances(features[start:start + batch_size], features)
@@ -163,7 +260,7 @@ def _fraction_inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
 
 
 def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: int = 3,
-                     batch_size: int = 1000) -> tuple[float, float]:
+                     batch_size: int = 1000, real_radii: np.ndarray | None = None) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), on (N, D) features.
 
     Each set's manifold is the union of balls around its points, each ball reaching the
@@ -171,6 +268,7 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
     inside the real manifold (are samples realistic?); recall = fraction of real points
     inside the fake manifold (is the data's variety covered?). Distances are computed
     `batch_size` rows at a time, so 10k × 10k needs ~80 MB rather than 800 MB.
+    `real_radii`, when given, is `knn_radii(real_features, k)` computed beforehand.
     """
     real = np.asarray(real_features, np.float64)
     fake = np.asarray(fake_features, np.float64)
@@ -178,11 +276,46 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
         raise ValueError(f"expected (N, D) features of equal D, got {real.shape} and {fake.shape}")
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"need more than k={k} points in each set, got {len(real)} and {len(fake)}")
-    real_radii = _knn_radii(real, k, batch_size)
-    fake_radii = _knn_radii(fake, k, batch_size)
+    real_radii = knn_radii(real, k, batch_size) if real_radii is None else real_radii
+    fake_radii = knn_radii(fake, k, batch_size)
     precision = _fraction_inside(fake, real, real_radii, batch_size)
     recall = _fraction_inside(real, fake, fake_radii, batch_size)
     return precision, recall
+
+
+def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = 5,
+                     batch_size: int = 1000, real_radii: np.ndarray | None = None) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), on (N, D) real and (M, D) fake features.
+
+    With B(X_i, r_i) the ball around real point X_i reaching its k-th nearest real neighbour
+    (self excluded), and 1[·] counting a fake point strictly inside (as the paper's code):
+
+        density  = 1/(kM) Σ_j Σ_i 1[Y_j ∈ B(X_i, r_i)]
+        coverage = 1/N Σ_i 1[∃ j: Y_j ∈ B(X_i, r_i)]
+
+    Only the real set's balls are used, so unlike k-NN precision/recall an outlier among
+    the fake points cannot inflate the real manifold's reach, and a cluster of poor samples
+    inside one large real ball counts once per ball rather than as fully realistic.
+    Density is 1 on average for samples from the real distribution and can exceed 1;
+    coverage lies in [0, 1]. The paper uses k = 5. `real_radii`, when given, is
+    `knn_radii(real_features, k)` computed beforehand.
+    """
+    real = np.asarray(real_features, np.float64)
+    fake = np.asarray(fake_features, np.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"expected (N, D) features of equal D, got {real.shape} and {fake.shape}")
+    if len(real) <= k or len(fake) == 0:
+        raise ValueError(f"need more than k={k} real points and one fake point, "
+                         f"got {len(real)} and {len(fake)}")
+    radii = knn_radii(real, k, batch_size) if real_radii is None else real_radii
+    inside_count, covered = 0, 0
+    for start in range(0, len(real), batch_size):
+        # Real rows, as in knn_radii: a fake point equal to a real point's k-th neighbour
+        # then gets exactly that radius (a tie, not inside), whatever the round-off.
+        inside = _squared_distances(real[start:start + batch_size], fake) < radii[start:start + batch_size, None]
+        inside_count += int(inside.sum())
+        covered += int(inside.any(axis=1).sum())
+    return inside_count / (k * len(fake)), covered / len(real)
 
 
 def parzen_log_likelihood(samples: np.ndarray, test: np.ndarray, sigma: float,

@@ -1,30 +1,40 @@
-"""Compare VAEs and GANs on one dataset with the same metrics, classifier and seed.
+"""Compare VAEs and GANs on one dataset with the same metrics, classifier, budget and seeds.
 
     python -m experiments.compare --config experiments/configs/mnist_vae_vs_gan.json --out DIR
     python -m experiments.compare --runs runs/vae/A runs/gan/B ... --out DIR   # finished runs
-    python -m experiments.compare --quick --out /tmp/compare          # tiny budget, to try it out
+    python -m experiments.compare --quick --seeds 2 --out /tmp/compare  # tiny budget, to try it out
 
-Trains every model of `models` under one budget (the same epochs, or with --minutes the
-same time in training steps) unless --runs gives finished run folders, samples --samples
-images from each and scores them, next to real training images and two simple baselines,
-with FID and precision/recall on the project's classifier features (not comparable to
-Inception FID), the classifier score, class coverage, the Parzen-window log-likelihood
-(GAN-paper protocol) and the VAE's test NLL. DIR receives report.md, metrics.json and PNG
-figures (with --html also report.html, which links the PNGs); the trained runs go to
---runs-dir (default DIR/runs; `tensorboard --logdir` on it overlays them).
+Trains every model of `models` --seeds times (seeds --seed, --seed+1, …) under one budget
+(the same epochs, or with --minutes the same time in training steps) unless --runs gives
+finished run folders, samples --samples images from each run and scores them, next to real
+training images and two simple baselines, with FID, KID, precision/recall and
+density/coverage on the project's classifier features (not comparable to Inception
+numbers), the classifier score, class coverage, the Parzen-window log-likelihood
+(GAN-paper protocol) and the VAE's test NLL. Every number is reported as mean ± std over
+the seeds with a 95 % bootstrap interval, and two models are ranked on a metric only when
+their intervals do not overlap. DIR receives report.md, metrics.json (every seed's numbers)
+and PNG figures (with --html also report.html, which links the PNGs); the trained runs go
+to --runs-dir (default DIR/runs), one folder per model and seed, <model>/seed_<s>
+(`tensorboard --logdir` on it overlays them). A classifier that is not cached yet is
+trained and cached first (`common.classifier.ensure_classifier`).
 
-The steps, top to bottom: check the settings and --out (main, check_out), obtain the
-runs (obtain_runs: train them, or take --runs), load each run's sampler through its
-family's adapter (experiments.models), sample and score (sample_all, score_all), draw
-the figures (draw_figures) and write the results (write_results). Splits of the work:
-experiments.spec (settings), experiments.runs (run schema), experiments.scoring,
-experiments.figures, experiments.report.
+With --runs, runs of one model are grouped by their folder names: a folder's name less a
+trailing `seed_<k>` or `_seed<k>` names its model (a folder named only `seed_<k>` takes
+its parent's name), and a folder holding `seed_*` run folders stands for all of them.
+
+The steps, top to bottom: check the settings and --out (main, check_out, plan_runs), build
+the classifier if needed, obtain the runs (train_runs, or given_runs for --runs), load each
+run's sampler through its family's adapter (experiments.models), sample and score every
+row and seed (score_rows), draw the figures (draw_figures) and write the results
+(write_results). Splits of the work: experiments.spec (settings), experiments.runs (run
+schema), experiments.scoring, experiments.stats, experiments.figures, experiments.report.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -32,21 +42,26 @@ from typing import Any
 
 import numpy as np
 
-from common.classifier import load_classifier
+from common.classifier import ensure_classifier
 from common.config import parse_settings, settings_dict
 from common.data import Splits, load_splits
 from common.errors import UserError, run_cli
 from common.files import atomic_write, write_json
-from common.runs import library_versions, load_run_config
+from common.runs import CONFIG_FILE, library_versions, load_run_config
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
 from experiments.models import Model, comparable_run, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
-from experiments.scoring import References, baselines, references, run_numbers, score
+from experiments.scoring import References, baselines, references, run_numbers, score, summarize_row
 from experiments.spec import Settings, slug
+from experiments.stats import CONFIDENCE, RESAMPLES
 
 OUTPUTS = ("report.md", "report.html", "metrics.json", "samples.png", "interpolations.png",
            "curves.png")
 REAL = "real training images"
+SEED_FOLDER = re.compile(r"seed_(\d+)")
+SEED_SUFFIX = re.compile(r"(?:^|[_-])seed_?\d+$")
+# Settings that may differ between the runs of one model given with --runs.
+PER_RUN_SETTINGS = ("seed", "run_dir", "name", "quiet", "resume", "data_dir")
 
 
 # --- settings and runs ---------------------------------------------------------------
@@ -56,6 +71,23 @@ def runs_root(settings: Settings) -> Path:
     return Path(settings.runs_dir) if settings.runs_dir else Path(settings.out) / "runs"
 
 
+def run_folder(settings: Settings, name: str, seed: int) -> Path:
+    """Where the comparison trains model `name` with `seed`: RUNS_DIR/<slug>/seed_<seed>."""
+    return runs_root(settings) / slug(name) / f"seed_{seed}"
+
+
+def planned_folders(settings: Settings) -> dict[Path, str]:
+    """{folder: family} of every run this comparison trains (none with --runs), and each
+    model's own folder when an older comparison left a run directly in it."""
+    if settings.runs:
+        return {}
+    folders = {run_folder(settings, spec["name"], seed): spec["model"]
+               for spec in settings.models for seed in settings.seed_list()}
+    folders.update({runs_root(settings) / slug(spec["name"]): spec["model"] for spec in settings.models
+                    if (runs_root(settings) / slug(spec["name"]) / CONFIG_FILE).exists()})
+    return folders
+
+
 def check_out(settings: Settings) -> None:
     """Refuse to touch an earlier comparison unless --overwrite."""
     out = Path(settings.out)
@@ -63,8 +95,7 @@ def check_out(settings: Settings) -> None:
         raise UserError(f"--out: {out} is a file, not a folder")
     existing = [str(out / name) for name in OUTPUTS if (out / name).exists()]
     existing += sorted(map(str, out.glob("neighbours_*.png")))
-    folders = {} if settings.runs else {runs_root(settings) / slug(spec["name"]): spec["model"]
-                                        for spec in settings.models}
+    folders = planned_folders(settings)
     existing += [str(folder) for folder in folders if folder.exists()]
     if existing and not settings.overwrite:
         raise UserError(f"--out: an earlier comparison is in the way ({', '.join(existing)}); "
@@ -74,12 +105,12 @@ def check_out(settings: Settings) -> None:
             load_run_config(folder, family)  # never delete a folder that is not a run of this model
 
 
-def trainer_settings(spec: dict, settings: Settings, run_dir: Path) -> Any:
-    """<family>.train settings: the shared budget and seed plus the model's own flags."""
+def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int) -> Any:
+    """<family>.train settings: the shared budget and `seed` plus the model's own flags."""
     family = spec["model"]
     module = importlib.import_module(f"{family}.train")
     flags = [*spec["args"], "--dataset", settings.dataset, "--epochs", str(settings.epochs),
-             "--seed", str(settings.seed), "--run-dir", str(run_dir), "--quiet"]
+             "--seed", str(seed), "--run-dir", str(run_dir), "--quiet"]
     if settings.minutes:
         flags += ["--max-minutes", str(settings.minutes)]
     if settings.data_dir:
@@ -92,84 +123,141 @@ def trainer_settings(spec: dict, settings: Settings, run_dir: Path) -> Any:
         raise UserError(f"{spec['name']}: {error}") from None
 
 
-def given_runs(settings: Settings) -> dict[str, Path]:
-    """{folder name: folder} of --runs, each checked to be a finished run on --dataset."""
-    found: dict[str, Path] = {}
-    for path in map(Path, settings.runs):
+def group_name(path: Path) -> str:
+    """The model a --runs folder is a seed of: its name less a trailing `seed_<k>` / `_seed<k>`,
+    or, for a folder named only `seed_<k>`, its parent folder's name."""
+    path = path.resolve()
+    return SEED_SUFFIX.sub("", path.name) or path.parent.name
+
+
+def run_folders(path: Path) -> list[Path]:
+    """A --runs entry as run folders: itself, or the `seed_<k>` run folders it holds."""
+    if (path / CONFIG_FILE).exists() or not path.is_dir():
+        return [path]
+    seeds = [child for child in path.iterdir() if child.is_dir() and SEED_FOLDER.fullmatch(child.name)]
+    return sorted(seeds, key=lambda child: int(child.name[5:])) or [path]
+
+
+def check_group(name: str, members: list[tuple[Path, dict]]) -> None:
+    """Runs grouped as one model must be one model: same family and settings, different seeds."""
+    first_path, first = members[0]
+    seen: dict[Any, Path] = {}
+    for path, config in members:
+        keys = (set(first["settings"]) | set(config["settings"])) - set(PER_RUN_SETTINGS)
+        differ = sorted(key for key in keys if first["settings"].get(key) != config["settings"].get(key))
+        if config.get("model") != first.get("model") or differ:
+            raise UserError(f"--runs: {first_path} and {path} are grouped as {name!r} by their folder "
+                            f"names but differ in {', '.join(differ[:5]) or 'model'}"
+                            f"{', …' if len(differ) > 5 else ''}; rename one of them")
+        seed = config["settings"].get("seed")
+        if seed in seen:
+            raise UserError(f"--runs: {seen[seed]} and {path} are both runs of {name!r} with seed "
+                            f"{seed}; the runs of one model need different seeds")
+        seen[seed] = path
+
+
+def given_runs(settings: Settings) -> dict[str, list[Path]]:
+    """{model name: its run folders, by seed} of --runs, each a finished run on --dataset."""
+    groups: dict[str, list[tuple[Path, dict]]] = {}
+    for path in (folder for given in map(Path, settings.runs) for folder in run_folders(given)):
         _, config, _ = comparable_run(path)
         dataset = config["settings"].get("dataset")
         if dataset != settings.dataset:
             raise UserError(f"{path}: was trained on {dataset}, not {settings.dataset} (--dataset)")
-        if path.resolve().name in found:
-            raise UserError(f"--runs: two folders are named {path.resolve().name}; "
-                            "each run is named by its folder")
-        found[path.resolve().name] = path
-    return found
+        groups.setdefault(group_name(path), []).append((path, config))
+    for name, members in groups.items():
+        check_group(name, members)
+    return {name: [path for path, _ in sorted(members, key=lambda member: member[1]["settings"]["seed"])]
+            for name, members in groups.items()}
 
 
-def obtain_runs(settings: Settings) -> dict[str, Path]:
-    """{model name: run folder}: the given finished runs, or fresh runs under --runs-dir."""
-    if settings.runs:
-        return given_runs(settings)
-    root = runs_root(settings)
-    planned = {spec["name"]: trainer_settings(spec, settings, root / slug(spec["name"]))
-               for spec in settings.models}  # every flag checked before the first model trains
-    for spec in settings.models:
-        if (root / slug(spec["name"])).exists():  # an earlier comparison's run (checked in check_out)
-            shutil.rmtree(root / slug(spec["name"]))
+def plan_runs(settings: Settings) -> dict[str, list[tuple[Path, Any]]]:
+    """{model name: [(run folder, trainer settings) per seed]}; every flag is checked here,
+    before the classifier or the first model trains."""
+    return {spec["name"]: [(run_folder(settings, spec["name"], seed),
+                            trainer_settings(spec, settings, run_folder(settings, spec["name"], seed), seed))
+                           for seed in settings.seed_list()] for spec in settings.models}
+
+
+def train_runs(settings: Settings, plan: dict[str, list[tuple[Path, Any]]]) -> dict[str, list[Path]]:
+    """Train every model and seed of `plan` (an earlier comparison's folders replaced)."""
+    for folder in planned_folders(settings):  # checked to be runs of these models in check_out
+        if folder.exists():
+            shutil.rmtree(folder)
     budget = f"{settings.minutes:g} min of training steps" if settings.minutes else \
         f"{settings.epochs} epoch(s)"
-    for spec in settings.models:
-        name = spec["name"]
-        print(f"training {name} ({spec['model']}) for {budget} into {root / slug(name)}", flush=True)
-        importlib.import_module(f"{spec['model']}.train").train(planned[name])
-    return {spec["name"]: root / slug(spec["name"]) for spec in settings.models}
+    families = {spec["name"]: spec["model"] for spec in settings.models}
+    for name, runs in plan.items():
+        for folder, trainer in runs:
+            print(f"training {name} ({families[name]}) seed {trainer.seed} for {budget} into {folder}",
+                  flush=True)
+            importlib.import_module(f"{families[name]}.train").train(trainer)
+    return {name: [folder for folder, _ in runs] for name, runs in plan.items()}
 
 
 # --- samples and scores --------------------------------------------------------------
 
-def sample_all(models: list[Model], splits: Splits, settings: Settings,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """{row name: images (n, H, W, C)}: real training images, each model's samples, the baselines."""
-    n = settings.samples
-    samples = {REAL: splits.x_train[rng.permutation(len(splits.x_train))[:n]]}
-    samples.update({model.name: model.sampler.sample(n, settings.seed) for model in models})
-    samples.update(baselines(splits, n, settings.seed))
-    return samples
+def reference_samples(splits: Splits, n: int, seed: int) -> dict[str, np.ndarray]:
+    """{row name: images} of the rows that are not models, drawn with `seed`: real training
+    images and the two per-pixel baselines."""
+    real = splits.x_train[np.random.default_rng(seed).permutation(len(splits.x_train))[:n]]
+    return {REAL: real, **baselines(splits, n, seed)}
 
 
-def score_all(samples: dict[str, np.ndarray], models: list[Model],
-              refs: References) -> dict[str, dict[str, Any]]:
-    """{row name: the row's scores}, a model's row with its run's numbers as well."""
+def score_seed(rows: dict[str, dict[str, Any]], first: dict[str, np.ndarray], name: str,
+               images: np.ndarray, refs: References, numbers: dict[str, Any]) -> None:
+    """Score one seed's images of row `name` into `rows`; keep the first seed's images."""
+    print(f"scoring {name} (seed {numbers['seed']})", flush=True)
+    row = rows.setdefault(name, {"seeds": []})
+    row["seeds"].append({**numbers, **score(images, refs)})
+    first.setdefault(name, images)
+
+
+def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
+               settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """({row name: {"model", "seeds": per-seed numbers, "summary"}}, {row name: the first
+    seed's images}): the real images first, then each model, then the baselines; the rows
+    that are not models are drawn as many times as the models have seeds."""
     rows: dict[str, dict[str, Any]] = {}
-    for name, images in samples.items():
-        print(f"scoring {name}", flush=True)
-        rows[name] = score(images, refs)
-    for model in models:
-        rows[model.name].update(run_numbers(model.family, model.metrics))
-    return rows
+    first: dict[str, np.ndarray] = {}
+    for index in range(max(len(models) for models in groups.values())):
+        for name, images in reference_samples(splits, settings.samples, settings.seed + index).items():
+            score_seed(rows, first, name, images, refs, {"seed": settings.seed + index})
+    for name, models in groups.items():
+        for model in models:
+            seed = model.config["settings"]["seed"]
+            numbers = {"seed": seed, **run_numbers(model.family, model.metrics)}
+            score_seed(rows, first, name, model.sampler.sample(settings.samples, seed), refs, numbers)
+    order = [REAL, *groups, *(name for name in rows if name != REAL and name not in groups)]
+    for name, row in rows.items():
+        row["model"] = groups[name][0].family if name in groups else None
+        row["summary"] = summarize_row(row["seeds"])
+    return {name: rows[name] for name in order}, {name: first[name] for name in order}
 
 
 # --- outputs -------------------------------------------------------------------------
 
-def draw_figures(out: Path, models: list[Model], samples: dict[str, np.ndarray],
+def draw_figures(out: Path, groups: dict[str, list[Model]], samples: dict[str, np.ndarray],
                  rows: dict[str, dict[str, Any]], train: np.ndarray) -> list[tuple[str, str]]:
-    """Write the PNGs into `out`; (caption, file name) of each, in report order."""
+    """Write the PNGs into `out` (samples, neighbours and interpolations of each model's
+    first seed; curves over all seeds); (caption, file name) of each, in report order."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("neighbours_*.png"):  # an overwritten comparison's other models
         stale.unlink()
-    model_names = {model.name for model in models}
-    grid_panels(out / "samples.png", {f"{name} (FID {rows[name]['fid']:.1f})" if name in model_names
-                                      else name.split(" (")[0]: images for name, images in samples.items()})
-    for model in models:
-        nearest_neighbours(out / f"neighbours_{slug(model.name)}.png", model.name,
-                           samples[model.name][:8], train)
-    interpolation_panel(out / "interpolations.png", models)
-    training_curves(out / "curves.png", models)
-    return [("Samples", "samples.png"),
-            *((f"Nearest training neighbours of {model.name} samples (memorisation check)",
-               f"neighbours_{slug(model.name)}.png") for model in models),
-            ("Latent interpolations", "interpolations.png"), ("Training curves", "curves.png")]
+    grid_panels(out / "samples.png", {f"{name} (FID {rows[name]['summary']['fid']['mean']:.1f})"
+                                      if name in groups else name.split(" (")[0]: images
+                                      for name, images in samples.items()})
+    for name in groups:
+        nearest_neighbours(out / f"neighbours_{slug(name)}.png", name, samples[name][:8], train)
+    interpolation_panel(out / "interpolations.png", [models[0] for models in groups.values()])
+    training_curves(out / "curves.png", groups)
+    first_seed = " (first seed)" if max(map(len, groups.values())) > 1 else ""
+    return [(f"Samples{first_seed}", "samples.png"),
+            *((f"Nearest training neighbours of {name} samples (memorisation check){first_seed}",
+               f"neighbours_{slug(name)}.png") for name in groups),
+            (f"Latent interpolations{first_seed}", "interpolations.png"),
+            ("Training curves (mean over seeds, band: min to max)" if first_seed else "Training curves",
+             "curves.png")]
 
 
 def budget_text(settings: Settings) -> str:
@@ -195,6 +283,27 @@ def write_results(out: Path, results: dict[str, Any], figures: list[tuple[str, s
         handle.write(markdown_report(results, figures))
 
 
+def results_dict(settings: Settings, groups: dict[str, list[Model]], rows: dict[str, dict[str, Any]],
+                 accuracy: float, reference_size: int, started: float) -> dict[str, Any]:
+    """What metrics.json holds (and the report shows): the rows with every seed's numbers,
+    the runs and their settings, what each metric was computed on, versions, time."""
+    model_settings = {name: models[0].config["settings"] for name, models in groups.items()}
+    return {
+        "title": settings.title or f"{settings.dataset}: " + " vs ".join(groups),
+        "dataset": settings.dataset, "budget": budget_text(settings), "samples": settings.samples,
+        "reference_size": reference_size, "seed": settings.seed,
+        "seeds": {name: [model.config["settings"]["seed"] for model in models] for name, models in groups.items()},
+        "confidence": CONFIDENCE, "bootstrap_resamples": RESAMPLES,
+        "kid_subset_size": settings.kid_subset_size, "kid_subsets": settings.kid_subsets,
+        "fid_counts": settings.fid_counts, "parzen_test": settings.parzen_test,
+        "classifier_test_accuracy": accuracy, "rows": rows,
+        "runs": {name: [str(model.run_dir) for model in models] for name, models in groups.items()},
+        "model_settings": model_settings, "settings": settings_dict(settings),
+        "versions": library_versions(), "notes": list(NOTES), "seconds": time.perf_counter() - started,
+        "settings_json": json.dumps({"comparison": settings_dict(settings), **model_settings}, indent=2),
+    }
+
+
 # --- main ----------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,30 +312,22 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.compare")
     out = Path(settings.out)
     check_out(settings)  # refusals come first
-    classifier = load_classifier(settings.dataset, settings.data_dir)
+    runs = given_runs(settings) if settings.runs else None
+    plan = None if settings.runs else plan_runs(settings)
+    classifier = ensure_classifier(settings.dataset, settings.data_dir)  # trained here if not cached
     splits = load_splits(settings.dataset, settings.data_dir)
-    runs = obtain_runs(settings)
-    models = [load_model(name, path) for name, path in runs.items()]
+    runs = runs or train_runs(settings, plan)
+    groups = {name: [load_model(name, path) for path in paths] for name, paths in runs.items()}
 
-    rng = np.random.default_rng(settings.seed)
-    refs = references(splits, classifier, settings.parzen_validation, settings.parzen_test, rng)
-    samples = sample_all(models, splits, settings, rng)
-    rows = score_all(samples, models, refs)
-    figures = draw_figures(out, models, samples, rows, splits.x_train)
-
-    model_settings = {model.name: model.config["settings"] for model in models}
-    results = {
-        "title": settings.title or f"{settings.dataset}: " + " vs ".join(model.name for model in models),
-        "dataset": settings.dataset, "budget": budget_text(settings), "samples": settings.samples,
-        "reference_size": len(splits.x_test), "seed": settings.seed,
-        "classifier_test_accuracy": classifier.accuracy(splits.x_test, splits.y_test),
-        "rows": rows, "runs": {name: str(path) for name, path in runs.items()},
-        "model_settings": model_settings, "settings": settings_dict(settings),
-        "versions": library_versions(), "notes": list(NOTES), "seconds": time.perf_counter() - started,
-        "settings_json": json.dumps({"comparison": settings_dict(settings), **model_settings}, indent=2),
-    }
+    refs = references(splits, classifier, settings.parzen_validation, settings.parzen_test,
+                      np.random.default_rng(settings.seed), kid_subset_size=settings.kid_subset_size,
+                      kid_subsets=settings.kid_subsets, fid_counts=settings.fid_counts)
+    rows, samples = score_rows(groups, splits, refs, settings)
+    figures = draw_figures(out, groups, samples, rows, splits.x_train)
+    results = results_dict(settings, groups, rows, classifier.accuracy(splits.x_test, splits.y_test),
+                           len(splits.x_test), started)
     write_results(out, results, figures, settings.html)
-    print("\n".join(markdown_table(rows)))
+    print("\n".join(markdown_table(results)))
     print(f"wrote {out / 'report.md'} in {results['seconds'] / 60:.1f} min")
 
 

@@ -64,18 +64,33 @@ def interpolation_panel(path: Path, models: list[Model], rows: int = 4) -> None:
     save_figure(figure, path, dpi=100)
 
 
-def training_curves(path: Path, models: list[Model], per_row: int = 3) -> None:
-    """One panel per model: the curves its family's sampler draws from its metrics."""
-    rows = -(-len(models) // per_row)
-    columns = min(per_row, len(models))
+def seed_band(series: list[tuple[list, list]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, mean, min, max) over seeds of one curve, each seed given as (x, y), on the x
+    values every seed has (runs stopped by a time budget can differ in length)."""
+    common = sorted(set.intersection(*(set(x) for x, _ in series)))
+    values = np.array([[dict(zip(x, y))[point] for point in common] for x, y in series], np.float64)
+    return np.array(common), values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
+def training_curves(path: Path, groups: dict[str, list[Model]], per_row: int = 3) -> None:
+    """One panel per model: the curves its family's sampler draws from its metrics, the mean
+    over the model's seeds with a band from their minimum to their maximum."""
+    rows = -(-len(groups) // per_row)
+    columns = min(per_row, len(groups))
     figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(5 * columns, 3.5 * rows))
-    for ax in axes.ravel()[len(models):]:
+    for ax in axes.ravel()[len(groups):]:
         ax.axis("off")
-    for ax, model in zip(axes.ravel(), models):
-        title, xlabel, curves = model.sampler.curves(model.metrics)
-        for label, (x, y) in curves.items():
-            ax.plot(x, y, marker="o" if len(x) <= MARKER_LIMIT else None, label=label)
-        ax.set(title=f"{model.name}: {title}", xlabel=xlabel)
+    for ax, (name, models) in zip(axes.ravel(), groups.items()):
+        drawn = [model.sampler.curves(model.metrics) for model in models]
+        title, xlabel, _ = drawn[0]
+        for label in drawn[0][2]:
+            series = [curves[label] for _, _, curves in drawn if label in curves]
+            x, mean, low, high = seed_band(series)
+            line, = ax.plot(x, mean, marker="o" if len(x) <= MARKER_LIMIT else None,
+                            label=label if len(series) == 1 else f"{label} (mean of {len(series)})")
+            if len(series) > 1:
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.set(title=f"{name}: {title}", xlabel=xlabel)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()

@@ -1,13 +1,16 @@
 """Scoring one row of the comparison table: a set of images against the real test images.
 
 `References` bundles what every row is scored against (the classifier, the test
-images' features, the Parzen validation and test images); `score` gives one row's
-numbers; `baselines` are two samplers that know only per-pixel training statistics.
+images' features, the Parzen validation and test images, the KID and FID-count
+settings); `score` gives one row's numbers for one seed, `feature_scores` the part that
+needs only classifier outputs (shared with `experiments.score`); `summarize_row` turns a
+row's per-seed numbers into mean ± std and bootstrap intervals; `baselines` are two
+samplers that know only per-pixel training statistics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,10 +21,24 @@ from common.metrics import (
     choose_parzen_sigma,
     class_histogram,
     classifier_score,
+    density_coverage,
     fid,
+    fid_by_sample_count,
+    fid_infinity,
+    kid,
+    knn_radii,
     parzen_log_likelihood,
     precision_recall,
 )
+from experiments.stats import summarize
+
+PRECISION_K = 3  # Kynkäänniemi et al. 2019
+DENSITY_K = 5    # Naeem et al. 2020
+KID_SEED = 0     # the same subsets of the reference features for every row
+# The per-seed numbers that get a mean, std and interval (when every seed has one).
+SUMMARISED = ("fid", "kid", "classifier_score", "classes_covered", "class_kl_to_uniform", "precision",
+              "recall", "density", "coverage", "parzen_log_likelihood", "fid_infinity", "test_nll",
+              "train_seconds", "epochs")
 
 
 @dataclass
@@ -32,14 +49,21 @@ class References:
     features: np.ndarray        # classifier features of the test images (FID, precision/recall)
     validation: np.ndarray      # validation images for choosing the Parzen σ
     test: np.ndarray            # test images for the Parzen log-likelihood
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    fid_counts: list[int] = field(default_factory=list)  # FID also on the first N samples
+    radii: dict[int, np.ndarray] = field(default_factory=dict)  # {k: k-NN radii of `features`}
 
 
 def references(splits: Splits, classifier: FeatureClassifier, parzen_validation: int,
-               parzen_test: int, rng: np.random.Generator) -> References:
-    """The test set's features and the Parzen images (a random validation subset, the first test images)."""
+               parzen_test: int, rng: np.random.Generator, **scoring: Any) -> References:
+    """The test set's features and the Parzen images (a random validation subset, the first
+    test images); `scoring`: the KID and FID-count fields of `References`."""
     validation = splits.x_validation[rng.permutation(len(splits.x_validation))[:parzen_validation]]
-    return References(classifier, classifier.features(splits.x_test), validation,
-                      splits.x_test[:parzen_test])
+    features = classifier.features(splits.x_test)
+    radii = {k: knn_radii(features, k) for k in (PRECISION_K, DENSITY_K)}  # once, not once per row
+    return References(classifier, features, validation, splits.x_test[:parzen_test], **scoring,
+                      radii=radii)
 
 
 def baselines(splits: Splits, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -55,21 +79,54 @@ def baselines(splits: Splits, n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def score(images: np.ndarray, references: References) -> dict[str, Any]:
-    """Every sample metric for one row of the table, for images (n, H, W, C) in [0, 1]."""
-    classifier = references.classifier
-    features = classifier.features(images)
-    probabilities = classifier.probabilities(images)
+def feature_scores(features: np.ndarray, probabilities: np.ndarray, reference_features: np.ndarray,
+                   kid_subset_size: int, kid_subsets: int,
+                   reference_radii: dict[int, np.ndarray] | None = None) -> dict[str, Any]:
+    """FID, KID (mean and std over subsets), precision/recall (k = 3), density/coverage
+    (k = 5), the classifier score and the class histogram of samples whose classifier
+    `features` and class `probabilities` are given, against `reference_features` (whose
+    k-NN radii `reference_radii`, {k: radii}, are computed here when not given)."""
+    radii = reference_radii or {}
     histogram = class_histogram(probabilities, N_CLASSES)
-    precision, recall = precision_recall(references.features, features, k=3)
-    sigma = choose_parzen_sigma(images, references.validation)
-    parzen, parzen_error = parzen_log_likelihood(images, references.test, sigma)
-    return {"fid": fid(features, references.features),
+    precision, recall = precision_recall(reference_features, features, k=PRECISION_K,
+                                         real_radii=radii.get(PRECISION_K))
+    density, coverage = density_coverage(reference_features, features, k=DENSITY_K,
+                                         real_radii=radii.get(DENSITY_K))
+    kid_mean, kid_std = kid(features, reference_features, kid_subset_size, kid_subsets, KID_SEED)
+    return {"fid": fid(features, reference_features), "kid": kid_mean, "kid_std": kid_std,
+            "precision": precision, "recall": recall, "density": density, "coverage": coverage,
             "classifier_score": classifier_score(probabilities),
             "classes_covered": histogram.classes_covered, "class_kl_to_uniform": histogram.kl_to_uniform,
-            "class_counts": histogram.counts.tolist(), "precision": precision, "recall": recall,
-            "parzen_sigma": sigma, "parzen_log_likelihood": parzen,
-            "parzen_standard_error": parzen_error}
+            "class_counts": histogram.counts.tolist()}
+
+
+def score(images: np.ndarray, references: References) -> dict[str, Any]:
+    """Every sample metric for one row of the table and one seed, for images (n, H, W, C) in [0, 1]."""
+    classifier = references.classifier
+    features = classifier.features(images)
+    row = feature_scores(features, classifier.probabilities(images), references.features,
+                         references.kid_subset_size, references.kid_subsets, references.radii)
+    counts = [count for count in references.fid_counts if count <= len(images)]
+    by_count = fid_by_sample_count(features, references.features, counts)
+    sigma = choose_parzen_sigma(images, references.validation)
+    parzen, parzen_error = parzen_log_likelihood(images, references.test, sigma)
+    return {**row, "fid_by_samples": {str(count): value for count, value in by_count.items()},
+            "fid_infinity": fid_infinity(counts, list(by_count.values()))[0] if len(counts) > 1 else None,
+            "parzen_sigma": sigma, "parzen_log_likelihood": parzen, "parzen_standard_error": parzen_error}
+
+
+def summarize_row(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """{metric: `experiments.stats.summarize` of its per-seed values} for the `SUMMARISED`
+    metrics every seed has, and "fid_by_samples": {count: the same} for the FID counts."""
+    summary: dict[str, Any] = {}
+    for key in SUMMARISED:
+        values = [row.get(key) for row in per_seed]
+        if all(value is not None for value in values):
+            summary[key] = summarize(values)
+    counts = per_seed[0].get("fid_by_samples", {})
+    summary["fid_by_samples"] = {count: summarize([row["fid_by_samples"][count] for row in per_seed])
+                                 for count in counts}
+    return summary
 
 
 def run_numbers(family: str, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ MODEL_KEYS = ("name", "model", "args")
 CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--max-minutes", "--steps-per-epoch",
                     "--seed", "--run-dir", "--name", "--resume", "--quiet")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
-         "parzen_test": 1000}
+         "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
 QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"], "gan": ["--log-every", "5"]}
 
@@ -57,7 +57,17 @@ class Settings:
     samples: int = setting(10000, "images sampled from each model and scored", min=10)
     parzen_validation: int = setting(1000, "validation images for choosing the Parzen σ", min=2)
     parzen_test: int = setting(10000, "test images for the Parzen log-likelihood", min=2)
-    seed: int = setting(0, "seed for training, sampling and baselines", min=0)
+    seed: int = setting(0, "seed for training, sampling and baselines (the first seed with --seeds)",
+                        min=0)
+    seeds: int = setting(1, "train every model this many times, with seeds --seed, --seed+1, …, under "
+                            "the same budget; the report gives each metric's mean ± std and 95 %% "
+                            "bootstrap interval over them (not with --runs: there the runs given "
+                            "are the seeds)", min=1)
+    kid_subset_size: int = setting(1000, "KID: samples per subset (at most --samples)", min=2)
+    kid_subsets: int = setting(100, "KID: number of subsets averaged", positive=True)
+    fid_counts: list[int] = setting([2000, 5000, 10000], "FID is also computed on the first N samples "
+                                    "for each N (counts above --samples are left out) to show its "
+                                    "bias, and extrapolated to N = ∞", min=2)
     title: str | None = setting(None, "the report's title (default: the models' names joined by vs)")
     quick: bool = setting(False, "tiny budget for trying the pipeline: "
                                  + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
@@ -78,6 +88,17 @@ class Settings:
                 setattr(self, name, value)
             self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]]}
                            for spec in self.models]
+        if self.runs and self.seeds > 1:
+            raise UserError("--seeds: with --runs the seeds are the runs given (see --runs); "
+                            "leave --seeds out")
+        if self.kid_subset_size > self.samples:
+            raise UserError(f"--kid-subset-size: KID draws subsets of {self.kid_subset_size} samples "
+                            f"but --samples is {self.samples}; make it at most --samples")
+        self.fid_counts = sorted({count for count in self.fid_counts if count <= self.samples})
+
+    def seed_list(self) -> list[int]:
+        """The training seeds of every model: --seed, --seed+1, …, --seed+--seeds−1."""
+        return [self.seed + index for index in range(self.seeds)]
 
 
 def model_spec(index: int, spec: dict, models: list[dict]) -> dict:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the offline assets (skipped with a reason when unset) and a CLI runner."""
+"""Shared fixtures: the offline assets (skipped with a reason when unset), a tiny cached
+classifier, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -59,3 +60,35 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(lines) == 1, result.stderr[-3000:]
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def tiny_trainer(calls: list | None = None):
+    """A stand-in for `common.classifier.train_classifier` (same signature) that trains a
+    1-epoch, 4-filter classifier on a 2,000-image slice, filed under the full data's
+    fingerprint; the options it was called with are appended to `calls`. The real function
+    is looked up now, so the stand-in can replace it by monkeypatching."""
+    from common.classifier import dataset_fingerprint, train_classifier
+    from common.data import Splits
+
+    def train(dataset: str, splits, fingerprint: str | None = None, **options):
+        if calls is not None:
+            calls.append(options)
+        small = Splits(splits.x_train[:2000], splits.y_train[:2000], splits.x_validation[:500],
+                       splits.y_validation[:500], splits.x_test[:500], splits.y_test[:500])
+        return train_classifier(dataset, small, fingerprint or dataset_fingerprint(splits), epochs=1,
+                                width=4, feature_size=16, augment=False, verbose=0)
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_cache(data_dir, tmp_path_factory) -> dict[str, str]:
+    """{"CLASSIFIER_CACHE", "DATA_DIR"}: a temporary cache holding a tiny MNIST classifier."""
+    from common.classifier import save_classifier
+    from common.data import load_splits
+
+    folder = tmp_path_factory.mktemp("classifier_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLASSIFIER_CACHE", str(folder))
+        save_classifier(tiny_trainer()("mnist", load_splits("mnist", data_dir)).classifier)
+    return {"CLASSIFIER_CACHE": str(folder), "DATA_DIR": data_dir}

@@ -1,8 +1,9 @@
-"""experiments.compare: the --quick pipeline end to end, --runs with N models (schema-1 and
-schema-2 runs), --html, the families' sampler adapters, and bad input.
+"""experiments.compare: the --quick pipeline with two seeds end to end, --runs with N models
+(grouped into seeds by folder name; schema-1 and schema-2 runs), --html, the classifier
+built when none is cached, the families' sampler adapters, and bad input.
 
 A tiny classifier is trained on a slice of MNIST and cached under the real MNIST
-fingerprint in a temporary cache, so the pipeline runs without the real one.
+fingerprint in a temporary cache (tests.conftest), so the pipeline runs without the real one.
 """
 
 from __future__ import annotations
@@ -14,62 +15,82 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.classifier import dataset_fingerprint, save_classifier, train_classifier
-from common.data import Splits, load_splits
+import common.classifier
+from common.classifier import TRAINING_DEFAULTS, classifier_path, dataset_fingerprint
+from common.data import load_splits
 from common.errors import UserError
+from experiments.classifier import Settings as ClassifierSettings
 from experiments.compare import main
 from experiments.models import Sampler, load_sampler
 from experiments.runs import load_finished_run
-from tests.conftest import assert_one_line_error, run_module
+from tests.conftest import assert_one_line_error, run_module, tiny_trainer
+
+# --runs comparisons score fewer samples than --quick, so KID draws smaller subsets.
+FEW = ["--samples", "100", "--kid-subset-size", "50", "--parzen-validation", "20", "--parzen-test", "100"]
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
 
 
 @pytest.fixture(scope="module")
-def cache(data_dir, tmp_path_factory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("classifier_cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CLASSIFIER_CACHE", str(folder))
-        splits = load_splits("mnist", data_dir)
-        small = Splits(splits.x_train[:2000], splits.y_train[:2000], splits.x_validation[:500],
-                       splits.y_validation[:500], splits.x_test[:500], splits.y_test[:500])
-        result = train_classifier("mnist", small, dataset_fingerprint(splits), epochs=1,
-                                  width=4, feature_size=16, augment=False, verbose=0)
-        save_classifier(result.classifier)
-    return {"CLASSIFIER_CACHE": str(folder), "DATA_DIR": data_dir}
+def cache(tiny_classifier_cache) -> dict[str, str]:
+    return tiny_classifier_cache
 
 
 @pytest.fixture(scope="module")
 def quick(cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "quick"
-    result = run_module("experiments.compare", "--quick", "--out", str(out), env=cache)
+    result = run_module("experiments.compare", "--quick", "--seeds", "2", "--out", str(out), env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
 
-def test_quick_pipeline_writes_the_report_figures_metrics_and_runs(quick):
-    out, _ = quick
+@pytest.mark.slow
+def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_runs(quick):
+    out, result = quick
     report = (out / "report.md").read_text()
     for row in ("real training images", "VAE", "GAN", "Gaussian noise", "Bernoulli"):
-        assert f"| {row}" in report
+        line = next(line for line in report.splitlines() if line.startswith(f"| {row}"))
+        assert line.split(" | ")[1] == "2"  # two seeds in every row, the reference rows too
+    for column in ("FID ↓", "KID ↓", "density", "coverage ↑", "precision ↑", "recall ↑"):
+        assert f" {column} |" in report.splitlines()[4]
+    assert "| *samples per seed* | – | 1,000 vs 10,000 test | 10 subsets of 1,000 vs 1,000 |" in report
+    assert "2 seeds per model (VAE: 0, 1; GAN: 0, 1)" in report
+    assert "## Which differences the seeds resolve" in report and "## FID against the number of samples" in report
+    assert "| FID at 250 | FID at 500 | FID at 1,000 | FID∞ (fit in 1/N) |" in report
     assert "not with Inception FID" in report and "Theis et al. 2016" in report
     metrics = json.loads((out / "metrics.json").read_text())
     rows = metrics["rows"]
-    assert set(rows) >= {"real training images", "VAE", "GAN"}
+    assert list(rows)[:3] == ["real training images", "VAE", "GAN"]
+    assert metrics["seeds"] == {"VAE": [0, 1], "GAN": [0, 1]}
     for row in rows.values():
-        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and row["fid"] >= 0
-        assert 1 <= row["classifier_score"] <= 10 and sum(row["class_counts"]) == 1000
-    assert rows["VAE"]["test_nll"] > 0 and rows["GAN"]["test_nll"] is None
-    assert rows["VAE"]["epochs"] == rows["GAN"]["epochs"] == 1
+        assert [seed["seed"] for seed in row["seeds"]] == [0, 1]
+        for seed in row["seeds"]:  # every seed's raw numbers are kept
+            assert 0 <= seed["precision"] <= 1 and 0 <= seed["recall"] <= 1 and seed["fid"] >= 0
+            assert 0 <= seed["coverage"] <= 1 and seed["density"] >= 0 and seed["kid_std"] >= 0
+            assert 1 <= seed["classifier_score"] <= 10 and sum(seed["class_counts"]) == 1000
+            assert list(seed["fid_by_samples"]) == ["250", "500", "1000"]
+        fid = row["summary"]["fid"]
+        values = [seed["fid"] for seed in row["seeds"]]
+        assert fid["values"] == values and fid["mean"] == pytest.approx(np.mean(values))
+        assert fid["ci"] == [min(values), max(values)]  # two seeds: the interval is their range
+        assert f"{fid['mean']:.2f} ± {fid['std']:.2f} [{min(values):.2f}, {max(values):.2f}]" in report
+    assert rows["VAE"]["seeds"][0]["test_nll"] > 0 and rows["GAN"]["seeds"][1]["test_nll"] is None
+    assert rows["VAE"]["model"] == "vae" and rows["real training images"]["model"] is None
+    assert rows["VAE"]["summary"]["epochs"]["values"] == rows["GAN"]["summary"]["epochs"]["values"] == [1, 1]
     for name in ("samples", "interpolations", "curves", "neighbours_vae", "neighbours_gan"):
         assert (out / f"{name}.png").stat().st_size > 1000
         assert f"{name}.png" in report
     assert not (out / "report.html").exists()  # only with --html
     for kind in ("vae", "gan"):
-        assert list((out / "runs" / kind / "tensorboard").rglob("events.out.tfevents.*"))
+        for seed in (0, 1):
+            assert json.loads((out / "runs" / kind / f"seed_{seed}" / "config.json").read_text())[
+                "settings"]["seed"] == seed
+            assert list((out / "runs" / kind / f"seed_{seed}" / "tensorboard").rglob("events.out.tfevents.*"))
     assert report.startswith("# mnist: VAE vs GAN") and "Budget: 1 epoch(s) per model" in report
+    assert "training GAN (gan) seed 1 for 1 epoch(s)" in result.stdout
 
 
+@pytest.mark.slow
 def test_existing_comparison_is_not_overwritten(cli, cache, quick):
     out, _ = quick
     before = (out / "report.md").read_bytes()
@@ -78,28 +99,54 @@ def test_existing_comparison_is_not_overwritten(cli, cache, quick):
     assert (out / "report.md").read_bytes() == before
 
 
-def test_any_number_of_finished_runs_can_be_compared(cli, cache, quick, tmp_path):
+@pytest.mark.slow
+def test_any_number_of_finished_runs_can_be_compared_and_seeds_grouped(cli, cache, quick, tmp_path):
     out, _ = quick
-    shutil.copytree(out / "runs" / "gan", tmp_path / "gan copy")  # a third model
-    runs = [out / "runs" / "gan", out / "runs" / "vae", tmp_path / "gan copy"]
+    shutil.copytree(out / "runs" / "gan" / "seed_0", tmp_path / "gan copy")  # a third model
+    # runs/gan holds seed_0 and seed_1: one model with two seeds; vae/seed_0 is named "vae".
+    runs = [out / "runs" / "gan", out / "runs" / "vae" / "seed_0", tmp_path / "gan copy"]
     result = cli("experiments.compare", "--runs", *map(str, runs), "--out", str(tmp_path / "again"),
-                 "--samples", "100", "--parzen-validation", "20", "--parzen-test", "100", "--html",
-                 env=cache)
+                 *FEW, "--html", env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
     again = tmp_path / "again"
     metrics = json.loads((again / "metrics.json").read_text())
     assert list(metrics["runs"]) == ["gan", "vae", "gan copy"] and not (again / "runs").exists()
+    assert metrics["seeds"] == {"gan": [0, 1], "vae": [0], "gan copy": [0]}
     rows = metrics["rows"]
     assert rows["vae"]["model"] == "vae" and rows["gan copy"]["model"] == "gan"
+    assert len(rows["real training images"]["seeds"]) == 2  # as many draws as the most seeds
     # The copy is the same generator sampled with the same seed: the same numbers.
-    assert rows["gan copy"]["fid"] == rows["gan"]["fid"]
+    assert rows["gan copy"]["seeds"][0]["fid"] == rows["gan"]["seeds"][0]["fid"]
     report = (again / "report.md").read_text()
     assert report.startswith("# mnist: gan vs vae vs gan copy")
+    assert "| vae | 1 (no interval) |" in report
+    assert "- FID: gan vs vae not resolved (vae: 1 seed, no interval)" in report
     for name in ("neighbours_gan", "neighbours_vae", "neighbours_gan_copy"):
         assert (again / f"{name}.png").stat().st_size > 1000 and f"({name}.png)" in report
     page = (again / "report.html").read_text()  # --html: the figures linked, not inlined
     assert "src='samples.png'" in page and "src='neighbours_gan_copy.png'" in page
-    assert "base64" not in page and "<td>gan copy</td>" in page
+    assert "base64" not in page and "<td>gan copy</td>" in page and "not resolved" in page
+
+
+@pytest.mark.slow
+def test_a_missing_classifier_is_built_as_experiments_classifier_would(quick, tmp_path, monkeypatch, capsys,
+                                                                        data_dir):
+    out, _ = quick
+    calls = []
+    monkeypatch.setenv("CLASSIFIER_CACHE", str(tmp_path / "fresh cache"))
+    monkeypatch.setenv("DATA_DIR", data_dir)
+    monkeypatch.setattr(common.classifier, "train_classifier", tiny_trainer(calls))
+    main(["--runs", str(out / "runs" / "vae" / "seed_0"), "--out", str(tmp_path / "x"), *FEW])
+    printed = capsys.readouterr().out
+    path = classifier_path("mnist", dataset_fingerprint(load_splits("mnist", data_dir)))
+    assert f"no mnist classifier cached: training one (about 200 s on 2 CPU cores, 8 epochs) into {path}" in printed
+    assert path.parent == tmp_path / "fresh cache" and path.is_file() and (tmp_path / "x" / "report.md").is_file()
+    # The settings are experiments.classifier's defaults: the same classifier a user would build.
+    defaults = ClassifierSettings()
+    assert calls == [{**TRAINING_DEFAULTS, "verbose": 0}]
+    assert {key: getattr(defaults, key) for key in TRAINING_DEFAULTS} == TRAINING_DEFAULTS
+    main(["--runs", str(out / "runs" / "vae" / "seed_0"), "--out", str(tmp_path / "y"), *FEW])
+    assert len(calls) == 1 and "no mnist classifier cached" not in capsys.readouterr().out  # cached now
 
 
 @pytest.fixture
@@ -109,22 +156,24 @@ def environment(cache, monkeypatch):
         monkeypatch.setenv(name, value)
 
 
-def test_unfinished_or_foreign_runs_are_refused(environment, quick, tmp_path):
+@pytest.mark.slow
+def test_unfinished_foreign_or_mismatched_runs_are_refused(environment, quick, tmp_path):
     out, _ = quick
-    vae, gan = out / "runs" / "vae", out / "runs" / "gan"
+    vae, gan = out / "runs" / "vae" / "seed_0", out / "runs" / "gan" / "seed_0"
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.json").write_text((gan / "config.json").read_text())
-    cases = [([vae, vae], "two folders are named vae"),
+    shutil.copytree(gan, tmp_path / "vae_seed7")  # named as a seed of "vae", but a GAN
+    cases = [([vae, vae], "both runs of 'vae' with seed 0"),
              ([tmp_path, gan], "config.json"),
-             ([vae, tmp_path / "half"], "not a finished run")]
+             ([vae, tmp_path / "half"], "not a finished run"),
+             ([vae, tmp_path / "vae_seed7"], "grouped as 'vae' by their folder names but differ in")]
     for runs, fragment in cases:
         with pytest.raises(UserError, match=fragment):
             main(["--runs", *map(str, runs), "--out", str(tmp_path / "x")])
         assert not (tmp_path / "x").exists()
 
 
-def test_bad_settings_and_missing_classifier_are_refused_before_any_work(environment, tmp_path,
-                                                                         monkeypatch):
+def test_bad_settings_are_refused_before_any_work(environment, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"epochs": 2, "learning_rate": 0.1}))
     out = tmp_path / "out"
@@ -137,23 +186,30 @@ def test_bad_settings_and_missing_classifier_are_refused_before_any_work(environ
              (["--models", '{"model": "gan", "name": "A b"}', '{"model": "vae", "name": "a-B"}'],
               "names must differ"),
              (["--minutes", "0"], "--minutes"),
-             (["--samples", "5"], "--samples")]
+             (["--samples", "5"], "--samples"),
+             (["--seeds", "0"], "--seeds: must be at least 1"),
+             (["--runs", str(tmp_path), "--seeds", "2"], "--seeds: with --runs"),
+             (["--samples", "500"], "--kid-subset-size: KID draws subsets of 1000"),
+             (["--fid-counts", "1"], "--fid-counts")]
     for args, fragment in cases:
         with pytest.raises(UserError, match=fragment):
             main(["--out", str(out), *args])
         assert not out.exists()
     with pytest.raises(UserError, match="--out"):
         main([])
-    monkeypatch.setenv("CLASSIFIER_CACHE", str(tmp_path / "empty"))
-    with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
-        main(["--out", str(out)])
-    assert not out.exists()
 
 
+def test_seeds_zero_is_a_one_line_error(cli, cache, tmp_path):
+    result = cli("experiments.compare", "--quick", "--seeds", "0", "--out", str(tmp_path / "x"), env=cache)
+    assert_one_line_error(result, "--seeds: must be at least 1, got 0")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vae", "gan"])
 def test_each_family_adapter_follows_the_sampler_protocol(quick, family):
     out, _ = quick
-    run = out / "runs" / family
+    run = out / "runs" / family / "seed_0"
     found, _, metrics = load_finished_run(run)
     sampler = load_sampler(found, run)
     assert found == family and isinstance(sampler, Sampler)
@@ -187,28 +243,31 @@ def write_schema_1(source: Path, target: Path) -> None:
     (target / "metrics.json").write_text(json.dumps(old))
 
 
+@pytest.mark.slow
 def test_schema_1_runs_compare_like_the_schema_2_runs_they_copy(environment, quick, tmp_path):
     out, _ = quick
-    for family in ("vae", "gan"):
-        write_schema_1(out / "runs" / family, tmp_path / f"{family} v2")
+    vae, gan = out / "runs" / "vae" / "seed_0", out / "runs" / "gan" / "seed_0"
+    for family, run in (("vae", vae), ("gan", gan)):
+        write_schema_1(run, tmp_path / f"{family} v2")
     again = tmp_path / "again"
     again.mkdir()
     (again / "report.html").write_text("an older comparison's page")
-    main(["--runs", str(out / "runs" / "vae"), str(out / "runs" / "gan"), str(tmp_path / "vae v2"),
-          str(tmp_path / "gan v2"), "--out", str(again), "--overwrite", "--samples", "100",
-          "--parzen-validation", "20", "--parzen-test", "100"])
+    main(["--runs", str(vae), str(gan), str(tmp_path / "vae v2"), str(tmp_path / "gan v2"),
+          "--out", str(again), "--overwrite", *FEW])
     rows = json.loads((again / "metrics.json").read_text())["rows"]
     for family in ("vae", "gan"):
         assert rows[f"{family} v2"] == rows[family]
-    assert rows["gan"]["total_parameters"] > rows["gan"]["generator_parameters"] > 0
-    assert rows["vae"]["generator_parameters"] == 668784 and rows["gan v2"]["test_nll"] is None
+    gan_numbers, vae_numbers = rows["gan"]["seeds"][0], rows["vae"]["seeds"][0]
+    assert gan_numbers["total_parameters"] > gan_numbers["generator_parameters"] > 0
+    assert vae_numbers["generator_parameters"] == 668784 and rows["gan v2"]["seeds"][0]["test_nll"] is None
     assert not (again / "report.html").exists()  # without --html an older page goes too
 
 
+@pytest.mark.slow
 def test_metrics_that_cannot_be_converted_give_a_one_line_error(cli, cache, quick, tmp_path):
     out, _ = quick
     broken = tmp_path / "broken"
-    write_schema_1(out / "runs" / "gan", broken)
+    write_schema_1(out / "runs" / "gan" / "seed_0", broken)
     metrics = json.loads((broken / "metrics.json").read_text())
     del metrics["discriminator_parameters"]
     (broken / "metrics.json").write_text(json.dumps(metrics))

@@ -12,10 +12,17 @@ from common.metrics import (
     choose_parzen_sigma,
     class_histogram,
     classifier_score,
+    density_coverage,
     fid,
+    fid_by_sample_count,
+    fid_infinity,
     frechet_distance,
     gaussian_fit,
+    kid,
+    knn_radii,
+    mmd2_unbiased,
     parzen_log_likelihood,
+    polynomial_kernel,
     precision_recall,
 )
 
@@ -94,6 +101,96 @@ def test_gaussian_fit_matches_numpy_and_needs_two_points():
         gaussian_fit(x[:1])
 
 
+def test_fid_by_sample_count_scores_the_first_n_samples():
+    rng = np.random.default_rng(8)
+    fake, real = rng.normal(size=(400, 3)), rng.normal(size=(500, 3))
+    by_count = fid_by_sample_count(fake, real, [50, 400])
+    assert by_count == {50: fid(fake[:50], real), 400: fid(fake, real)}
+    assert by_count[50] > by_count[400]  # the small-sample bias, upwards
+    with pytest.raises(ValueError):
+        fid_by_sample_count(fake, real, [401])
+
+
+def test_fid_infinity_is_the_intercept_of_the_line_in_one_over_n():
+    # Exact data FID_N = 5 + 3000/N: the fit recovers both numbers.
+    counts = [1000, 2000, 5000, 10000]
+    intercept, slope = fid_infinity(counts, [5 + 3000 / n for n in counts])
+    assert intercept == pytest.approx(5.0, rel=1e-12) and slope == pytest.approx(3000.0, rel=1e-12)
+    # Two points: the line through them, by hand. x = 1/2000, 1/5000; y = 12, 9.
+    # slope = (12 − 9) / (1/2000 − 1/5000) = 3 / 0.0003 = 10,000; intercept = 9 − 10,000/5000 = 7.
+    assert fid_infinity([2000, 5000], [12.0, 9.0]) == pytest.approx((7.0, 10000.0))
+    # Noisy data: the same answer as NumPy's least-squares polynomial fit.
+    fids = [30.0, 24.5, 21.0, 20.2]
+    slope, intercept = np.polyfit(1.0 / np.array(counts), fids, 1)
+    assert fid_infinity(counts, fids) == pytest.approx((intercept, slope), rel=1e-9)
+    with pytest.raises(ValueError):
+        fid_infinity([1000, 1000], [1.0, 2.0])
+
+
+# --- KID ------------------------------------------------------------------------------
+
+def direct_mmd2(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased MMD² with k(x, y) = (x·y/d + 1)³ by explicit loops over the pairs."""
+    m, d = len(a), a.shape[1]
+
+    def k(x, y):
+        return (float(np.dot(x, y)) / d + 1.0) ** 3
+
+    within_a = sum(k(a[i], a[j]) for i in range(m) for j in range(m) if i != j)
+    within_b = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j)
+    across = sum(k(a[i], b[j]) for i in range(m) for j in range(m))
+    return within_a / (m * (m - 1)) + within_b / (m * (m - 1)) - 2.0 * across / m ** 2
+
+
+def test_mmd2_of_two_points_in_one_dimension_by_hand():
+    # a = {0, 1}, b = {1, 2}, d = 1, k(x, y) = (xy + 1)³:
+    # within a: k(0,1) twice → 2/2 = 1; within b: k(1,2) = 27 twice → 54/2 = 27;
+    # across: k(0,1) + k(0,2) + k(1,1) + k(1,2) = 1 + 1 + 8 + 27 = 37 → 2·37/4 = 18.5.
+    a, b = np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])
+    assert mmd2_unbiased(a, b) == pytest.approx(1 + 27 - 18.5)
+    assert polynomial_kernel(a, b).tolist() == [[1.0, 1.0], [8.0, 27.0]]
+
+
+def test_mmd2_matches_the_direct_double_sums():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=(12, 4)), rng.normal(size=(12, 4)) + 0.5
+    assert mmd2_unbiased(a, b) == pytest.approx(direct_mmd2(a, b), rel=1e-10)
+    with pytest.raises(ValueError):
+        mmd2_unbiased(a, b[:5])
+
+
+def test_kid_averages_the_documented_subsets():
+    rng = np.random.default_rng(10)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(40, 3)) * 1.5
+    mean, std = kid(a, b, subset_size=10, subsets=4, seed=7)
+    draw = np.random.default_rng(7)
+    estimates = []
+    for _ in range(4):
+        rows_a = draw.choice(30, 10, replace=False)
+        rows_b = draw.choice(40, 10, replace=False)
+        estimates.append(direct_mmd2(a[rows_a], b[rows_b]))
+    assert mean == pytest.approx(np.mean(estimates), rel=1e-10)
+    assert std == pytest.approx(np.std(estimates), rel=1e-10)
+
+
+def test_kid_of_whole_sets_has_no_spread_and_is_unbiased_near_zero():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
+    mean, std = kid(a, b, subset_size=8, subsets=3)  # every subset is the whole set, reordered
+    assert mean == pytest.approx(direct_mmd2(a, b), rel=1e-10) and std == pytest.approx(0.0, abs=1e-12)
+    # Two samples of one distribution: KID of either sign, averaging near 0; a mean shift
+    # of 0.5 in 5 dimensions gives ‖Δμ‖²-sized values instead (about 1 here).
+    same = [kid(rng.normal(size=(200, 5)), rng.normal(size=(200, 5)), 100, 10, seed)[0] for seed in range(6)]
+    assert min(same) < 0 < max(same) and abs(np.mean(same)) < 0.02
+    shifted = kid(rng.normal(size=(200, 5)) + 0.5, rng.normal(size=(200, 5)), 100, 10)[0]
+    assert shifted > 10 * max(same)
+
+
+def test_kid_needs_subset_size_points_in_each_set():
+    with pytest.raises(ValueError, match="at least 10 points"):
+        kid(np.zeros((9, 2)), np.zeros((20, 2)), subset_size=10)
+
+
 # --- classifier score and class histogram -----------------------------------------------
 
 def test_classifier_score_of_one_class_samples_is_one():
@@ -161,6 +258,44 @@ def test_precision_recall_of_disjoint_sets_is_zero_and_independent_of_batch_size
 def test_precision_recall_needs_more_than_k_points():
     with pytest.raises(ValueError):
         precision_recall(np.zeros((3, 2)), np.zeros((10, 2)), k=3)
+
+
+# --- density and coverage ------------------------------------------------------------
+
+def direct_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Naeem et al.'s definitions by explicit loops: k-th neighbour radii of the real points."""
+    radii = [np.sort([np.linalg.norm(x - y) for y in real])[k] for x in real]  # index 0: itself
+    inside = np.array([[np.linalg.norm(y - x) < r for x, r in zip(real, radii)] for y in fake])
+    return inside.sum() / (k * len(fake)), inside.any(axis=0).mean()
+
+
+def test_density_coverage_by_hand_in_one_dimension():
+    # Real 0..4. k=1: every radius is 1; fake 0.5 lies strictly inside the balls of 0 and 1,
+    # fake 2.0 only inside that of 2 (1 and 3 are exactly 1 away), fake 10 in none:
+    # density = 3 / (1·3) = 1, coverage = |{0, 1, 2}| / 5.
+    real = np.arange(5.0)[:, None]
+    fake = np.array([[0.5], [2.0], [10.0]])
+    assert density_coverage(real, fake, k=1) == (1.0, 0.6)
+    # k=2: radii 2, 1, 1, 1, 2; 0.5 is inside the balls of 0 (0.5 < 2) and 1 (0.5 < 1), 2.0
+    # inside that of 2 only (0 and 4 are exactly 2 away): density = 3 / (2·3) = 0.5.
+    assert density_coverage(real, fake, k=2) == (0.5, 0.6)
+
+
+def test_density_coverage_matches_the_direct_loops_and_the_identical_set_case():
+    rng = np.random.default_rng(12)
+    real, fake = rng.normal(size=(60, 3)), rng.normal(size=(45, 3)) * 0.7
+    density, coverage = density_coverage(real, fake, k=4, batch_size=7)
+    expected = direct_density_coverage(real, fake, 4)
+    assert density == pytest.approx(expected[0], rel=1e-12) and coverage == pytest.approx(expected[1])
+    # The real set against itself: each point is strictly inside its own ball and those of
+    # k − 1 others' (no ties in continuous data), so density = kN / (kN) = 1; coverage 1.
+    assert density_coverage(real, real, k=5) == (1.0, 1.0)
+    # Radii computed once beforehand (for a reference scored many times) give the same answer.
+    assert density_coverage(real, fake, k=4, real_radii=knn_radii(real, 4)) == density_coverage(real, fake, k=4)
+    assert precision_recall(real, fake, real_radii=knn_radii(real, 3)) == precision_recall(real, fake)
+    assert density_coverage(real, real + 100.0) == (0.0, 0.0)
+    with pytest.raises(ValueError):
+        density_coverage(real[:5], fake, k=5)
 
 
 # --- Parzen window --------------------------------------------------------------------
