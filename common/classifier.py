@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from common.data import DATASETS, Splits, load_splits, make_dataset
 from common.errors import UserError, first_line
+from common.precision import load_model
 
 # Bump when the network or its training changes: old cache files are then ignored.
 CODE_VERSION = 1
@@ -203,14 +204,15 @@ def _rebuild_hint(dataset: str) -> str:
     return f"run `python -m experiments.classifier --dataset {dataset}` to build it"
 
 
-def load_cached_classifier(dataset: str, fingerprint: str,
-                           data_dir: str | None = None) -> FeatureClassifier:
-    """The cached classifier for this dataset copy, or a `UserError` saying how to build it."""
+def load_cached_classifier(dataset: str, fingerprint: str, data_dir: str | None = None,
+                           precision: str = "float32") -> FeatureClassifier:
+    """The cached classifier for this dataset copy computing in `precision`, or a `UserError`
+    saying how to build it."""
     path = classifier_path(dataset, fingerprint)
     if not path.is_file():
         raise UserError(f"no {dataset} classifier cached at {path}; {_rebuild_hint(dataset)}")
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = load_model(path, precision, compile=False)
     except Exception as error:  # zip, HDF5, JSON and Keras errors all mean an unreadable file
         reason = first_line(error)[:200]
         raise UserError(f"{path}: corrupt classifier cache ({reason}); "
@@ -260,9 +262,10 @@ def training_report(dataset: str, result: TrainingResult, epochs: int, path: Pat
             f"epochs in {result.seconds:.0f} s; saved to {path}")
 
 
-def ensure_classifier(dataset: str, data_dir: str | None = None,
-                      stream: TextIO | None = None) -> FeatureClassifier:
-    """The cached classifier of `dataset`; when none is cached, train and cache it first.
+def ensure_classifier(dataset: str, data_dir: str | None = None, stream: TextIO | None = None,
+                      precision: str = "float32") -> FeatureClassifier:
+    """The cached classifier of `dataset` computing in `precision`; when none is cached, train
+    and cache it first (in float32, so the cached instrument does not depend on who built it).
 
     What is trained is what `python -m experiments.classifier --dataset <dataset>` makes
     (`train_classifier` with `TRAINING_DEFAULTS`), announced by one line with a time
@@ -283,4 +286,4 @@ def ensure_classifier(dataset: str, data_dir: str | None = None,
         result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0)
         print(training_report(dataset, result, epochs, save_classifier(result.classifier)),
               file=stream or sys.stdout, flush=True)
-    return load_cached_classifier(dataset, fingerprint, data_dir)
+    return load_cached_classifier(dataset, fingerprint, data_dir, precision)

@@ -48,6 +48,13 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
+def precision_setting() -> Any:
+    """The `--precision` field every program has (see `common.precision`)."""
+    return setting("float32", "compute dtype policy: mixed_* computes in 16 bits with float32 "
+                              "weights (for GPUs; mixed_float16 adds loss scaling in training)",
+                   choices=PRECISIONS)
+
+
 @dataclass
 class RunSettings:
     """Settings every program shares: where the run goes, how it is seeded, its precision."""
@@ -57,9 +64,7 @@ class RunSettings:
     seed: int = setting(0, "seed for Python, NumPy and TensorFlow", min=0)
     deterministic: bool = setting(False, "make TensorFlow ops deterministic (slower)")
     quiet: bool = setting(False, "no progress bar")
-    precision: str = setting("float32", "compute dtype policy: mixed_* computes in 16 bits with "
-                                        "float32 weights (for GPUs; mixed_float16 adds loss "
-                                        "scaling in training)", choices=PRECISIONS)
+    precision: str = precision_setting()
 
 
 def _base_type(annotation: Any) -> tuple[type, bool, bool]:

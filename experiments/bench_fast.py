@@ -19,6 +19,8 @@ import common  # noqa: F401  (quiets TensorFlow before it loads)
 import numpy as np
 import tensorflow as tf
 
+from common.config import PRECISIONS
+from common.precision import use_precision
 from nst.fast import load_transform_net
 from nst.transform import TransformNet
 
@@ -59,8 +61,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe-iterations", type=int, default=5)
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute dtype policy of the transformation network")
     args = parser.parse_args()
-    model = load_transform_net(args.model) if args.model else TransformNet()
+    with use_precision(args.precision):
+        model = load_transform_net(args.model, args.precision) if args.model else TransformNet()
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     rate = images_per_second(model, args.size, args.batch, args.repeats)
     print(f"{device}: fast style transfer at {args.size}x{args.size * 3 // 4}: "

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import keras
 
-from common.config import PRECISIONS, parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.data import check_dataset, check_image_options, load_splits
 from common.errors import UserError, run_cli
 from common.files import write_json
@@ -62,7 +62,7 @@ class BenchSettings:
     batch_size: int = setting(64, "images per minibatch", positive=True)
     k: int = setting(1, "discriminator steps per generator step", positive=True)
     pairs: list[str] = setting(list(PAIRS), "network pairs to time", choices=PAIRS)
-    precision: str = setting("float32", "compute dtype policy", choices=PRECISIONS)
+    precision: str = precision_setting()
     data_dir: str | None = setting(None, "folder holding mnist.npz (default: $DATA_DIR)")
     out: str = setting("experiments/results/gan/bench.json", "where to write the results")
     seed: int = setting(0, "seed", min=0)

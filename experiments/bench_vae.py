@@ -23,10 +23,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.data import check_dataset, check_image_options, load_splits, make_dataset
 from common.errors import run_cli
 from common.files import write_json
+from common.precision import use_precision
 from common.runs import library_versions, set_seed
 from experiments.timing import EpochTimer
 from vae.losses import LIKELIHOODS
@@ -103,6 +104,7 @@ class BenchSettings:
     dataset: str = setting("mnist", "dataset (docs/datasets.md); not mnist: our conv VAE only")
     image_size: int | None = setting(None, "resize to this square size (a multiple of 4)")
     likelihood: str = setting("logistic", "decoder of the conv VAE off MNIST", choices=LIKELIHOODS)
+    precision: str = precision_setting()
 
     def validate(self) -> None:
         check_dataset(self.dataset)
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
                         binarize=binarize, seed=settings.seed, drop_remainder=True, repeat=True)
     results = []
     for name, build in models.items():
-        model = build()
+        with use_precision(settings.precision):
+            model = build()
         rate = examples_per_second(model, data, settings.steps, settings.batch_size,
                                    settings.repeats)
         parameters = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:40s} {rate:10.0f} examples/s  ({parameters:,} parameters)", flush=True)
     write_json(settings.out, {
         "results": results, "steps": settings.steps, "repeats": settings.repeats,
-        "batch_size": settings.batch_size, "dataset": settings.dataset,
+        "batch_size": settings.batch_size, "dataset": settings.dataset, "precision": settings.precision,
         "image_shape": list(splits.image_shape),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),

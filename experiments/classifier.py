@@ -20,9 +20,10 @@ from common.classifier import (
     train_classifier,
     training_report,
 )
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.data import DATASETS, load_splits
 from common.errors import UserError, run_cli
+from common.precision import use_precision
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Settings:
     seed: int = setting(TRAINING_DEFAULTS["seed"], "seed for NumPy and TensorFlow", min=0)
     overwrite: bool = setting(False, "retrain even if a classifier is already cached")
     quiet: bool = setting(False, "no progress bar")
+    precision: str = precision_setting()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,10 +52,11 @@ def main(argv: list[str] | None = None) -> None:
                         "use --overwrite to retrain it")
     if settings.batch_size > len(splits.x_train):
         raise UserError(f"--batch-size: must be at most {len(splits.x_train)}")
-    result = train_classifier(settings.dataset, splits, fingerprint, epochs=settings.epochs,
-                              batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                              augment=settings.augment, seed=settings.seed,
-                              verbose=0 if settings.quiet else 2)
+    with use_precision(settings.precision):
+        result = train_classifier(settings.dataset, splits, fingerprint, epochs=settings.epochs,
+                                  batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                                  augment=settings.augment, seed=settings.seed,
+                                  verbose=0 if settings.quiet else 2)
     print(training_report(settings.dataset, result, settings.epochs, save_classifier(result.classifier)))
 
 

@@ -110,7 +110,7 @@ def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int) -
     family = spec["model"]
     module = importlib.import_module(f"{family}.train")
     flags = [*spec["args"], "--dataset", settings.dataset, "--epochs", str(settings.epochs),
-             "--seed", str(seed), "--run-dir", str(run_dir), "--quiet"]
+             "--seed", str(seed), "--run-dir", str(run_dir), "--quiet", "--precision", settings.precision]
     if settings.minutes:
         flags += ["--max-minutes", str(settings.minutes)]
     if settings.data_dir:
@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     classifier = ensure_classifier(settings.dataset, settings.data_dir)  # trained here if not cached
     splits = load_splits(settings.dataset, settings.data_dir)
     runs = runs or train_runs(settings, plan)
-    groups = {name: [load_model(name, path) for path in paths] for name, paths in runs.items()}
+    groups = {name: [load_model(name, path, settings.precision) for path in paths]
+              for name, paths in runs.items()}
 
     refs = references(splits, classifier, settings.parzen_validation, settings.parzen_test,
                       np.random.default_rng(settings.seed), kid_subset_size=settings.kid_subset_size,

@@ -1,7 +1,7 @@
 """The compared models: a finished run and its family's sampler, behind one protocol.
 
 Each family (`vae`, `gan`, the value of config.json's "model") has an adapter,
-`<family>.sample.load_sampler(run_dir) -> Sampler`, so the comparison samples, draws and
+`<family>.sample.load_sampler(run_dir, precision) -> Sampler`, so the comparison samples, draws and
 plots every model the same way and never asks which family it is.
 """
 
@@ -53,8 +53,9 @@ class Model:
     sampler: Sampler
 
 
-def load_sampler(family: str, run_dir: Path) -> Sampler:
-    """The `family` adapter's sampler for `run_dir` (`<family>.sample.load_sampler`)."""
+def load_sampler(family: str, run_dir: Path, precision: str = "float32") -> Sampler:
+    """The `family` adapter's sampler for `run_dir` (`<family>.sample.load_sampler`),
+    computing in `precision`."""
     try:
         module = importlib.import_module(f"{family}.sample")
     except ModuleNotFoundError as error:
@@ -63,7 +64,7 @@ def load_sampler(family: str, run_dir: Path) -> Sampler:
         module = None
     if not callable(getattr(module, "load_sampler", None)):
         raise UserError(f"{run_dir}: {family!r} runs have no sampler ({family}.sample.load_sampler)")
-    sampler = module.load_sampler(run_dir)
+    sampler = module.load_sampler(run_dir, precision)
     if not isinstance(sampler, Sampler):
         raise TypeError(f"{family}.sample.load_sampler returned a {type(sampler).__name__}, "
                         "not a Sampler")
@@ -75,7 +76,7 @@ def comparable_run(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     return load_finished_run(path, MODELS)
 
 
-def load_model(name: str, run_dir: Path) -> Model:
-    """The finished run in `run_dir`, with its sampler, named `name`."""
+def load_model(name: str, run_dir: Path, precision: str = "float32") -> Model:
+    """The finished run in `run_dir`, with its sampler computing in `precision`, named `name`."""
     family, config, metrics = comparable_run(run_dir)
-    return Model(name, family, run_dir, config, metrics, load_sampler(family, run_dir))
+    return Model(name, family, run_dir, config, metrics, load_sampler(family, run_dir, precision))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.classifier import ensure_classifier
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.data import DATASETS, load_splits
 from common.errors import UserError, first_line, run_cli
 from common.files import write_json
@@ -55,6 +55,7 @@ class Settings:
                                    min=2)
     kid_subsets: int = setting(100, "KID: number of subsets averaged", positive=True)
     out: str | None = setting(None, "also write the JSON object to this file")
+    precision: str = precision_setting()  # of the feature network; scores are comparable at float32
 
     def validate(self) -> None:
         if not self.samples:
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     reference, reference_dataset = load_reference(settings)
     check_sizes(samples, reference, settings)
     dataset = classifier_dataset(settings, reference_dataset)
-    classifier = ensure_classifier(dataset, settings.data_dir, stream=sys.stderr)  # stdout: the JSON only
+    classifier = ensure_classifier(dataset, settings.data_dir, stream=sys.stderr,  # stdout: the JSON only
+                                   precision=settings.precision)
     scores = feature_scores(classifier.features(samples), classifier.probabilities(samples),
                             classifier.features(reference), settings.kid_subset_size, settings.kid_subsets)
     result = {**scores, "samples": len(samples), "reference_samples": len(reference),

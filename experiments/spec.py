@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from common.config import setting
+from common.config import precision_setting, setting
 from common.data import DATASETS
 from common.errors import UserError
 
@@ -20,7 +20,7 @@ DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
 MODEL_KEYS = ("name", "model", "args")
 # Flags of vae.train / gan.train that the comparison sets itself, for every model alike.
 CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--max-minutes", "--steps-per-epoch",
-                    "--seed", "--run-dir", "--name", "--resume", "--quiet")
+                    "--seed", "--run-dir", "--name", "--resume", "--quiet", "--precision")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
@@ -72,6 +72,7 @@ class Settings:
     quick: bool = setting(False, "tiny budget for trying the pipeline: "
                                  + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     overwrite: bool = setting(False, "replace the results of an earlier comparison in --out")
+    precision: str = precision_setting()  # the models' training and sampling; metrics stay float32
     html: bool = setting(False, "also write report.html (the report as a web page; it links the "
                                 "PNGs next to it by relative path)")
 

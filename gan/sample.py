@@ -20,13 +20,14 @@ import keras
 import numpy as np
 
 from common.classifier import FeatureClassifier, load_classifier
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write, read_json
 from common.images import save_image, to_uint8
 from common.latent import slerp
 from common.plots import image_grid
+from common.precision import load_model
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
 from gan.model import to_unit_range
@@ -35,15 +36,15 @@ GENERATOR_FILE = "generator.keras"
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 
 
-def load_generator(run_dir: str | Path) -> keras.Model:
-    """The generator a `gan.train` run saved (after each epoch), ready to call."""
+def load_generator(run_dir: str | Path, precision: str = "float32") -> keras.Model:
+    """The generator a `gan.train` run saved (after each epoch), computing in `precision`."""
     run_dir = Path(run_dir)
     load_run_config(run_dir, "gan")
     path = run_dir / GENERATOR_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: has no {GENERATOR_FILE} yet (no epoch finished)")
     try:
-        return keras.saving.load_model(path, compile=False)
+        return load_model(path, precision, compile=False)
     except Exception as error:  # a damaged zip, a foreign file: one line, not a traceback
         raise UserError(f"{path}: cannot load the generator ({first_line(error)})") from None
 
@@ -106,10 +107,10 @@ class GANSampler:
         return "losses", "generator step", curves
 
 
-def load_sampler(run_dir: str | Path) -> GANSampler:
+def load_sampler(run_dir: str | Path, precision: str = "float32") -> GANSampler:
     """The run's generator (see `load_generator`) as a `GANSampler`; info: family, sampler
     (generator) parameters, noise size and what `interpolations` shows."""
-    generator = load_generator(run_dir)
+    generator = load_generator(run_dir, precision)
     return GANSampler(generator, {"family": "gan", "sampler_parameters": generator.count_params(),
                                   "latent_dim": int(generator.input_shape[-1]),
                                   "interpolation": INTERPOLATION})
@@ -127,6 +128,7 @@ class Settings:
     score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation)")
     zoom: int = setting(1, "enlarge a PNG/JPEG grid by this integer factor (nearest neighbour)",
                         min=1, max=16)
+    precision: str = precision_setting()
 
     def validate(self) -> None:
         if not self.run:
@@ -139,7 +141,7 @@ class Settings:
 
 def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
-    generator = load_generator(settings.run)
+    generator = load_generator(settings.run, settings.precision)
     classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
     if settings.interpolate:
         walks = [interpolate(generator, settings.steps, settings.seed + i) for i in range(settings.n)]

@@ -24,9 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
+from common.precision import load_model
 from common.training import TrainingRun, TrainingSettings
 from nst import losses
 from nst.layers import layer_index, parse_layer_weights, vgg19_weights
@@ -75,6 +76,7 @@ class StylizeSettings:
     batch_size: int = setting(4, "images per batch (same-size images are batched together)",
                               positive=True)
     quiet: bool = setting(False, "no progress bar")
+    precision: str = precision_setting()
 
     def validate(self) -> None:
         if not (self.model and self.input and self.output):
@@ -236,17 +238,13 @@ def train(settings: TrainSettings) -> Path:
     return run.run_dir
 
 
-def load_transform_net(path: str):
-    """A saved TransformNet; anything else is a one-line `UserError`."""
-    from nst.transform import TransformNet
-
+def load_transform_net(path: str, precision: str = "float32"):
+    """A saved TransformNet computing in `precision`; anything else is a one-line `UserError`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
-    import keras
-
     try:
-        model = keras.saving.load_model(path)
+        model = load_model(path, precision)
     except Exception as error:
         detail = " ".join(str(error).split())[:160] or type(error).__name__
         raise UserError(f"{path}: not a loadable .keras model ({detail})") from None
@@ -274,10 +272,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
         if min(image.shape[:2]) < 4:
             raise UserError(f"{path}: too small to stylise (at least 4x4 pixels)")
         images.append(image)
-    model = load_transform_net(settings.model)
-
-    import keras
-
+    model = load_transform_net(settings.model, settings.precision)
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, image in enumerate(images):
         groups.setdefault(image.shape, []).append(index)
@@ -288,7 +283,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     for indices in groups.values():
         for first in range(0, len(indices), settings.batch_size):
             batch = indices[first:first + settings.batch_size]
-            stylised = model(np.stack([images[i] for i in batch]), training=False).numpy()
+            stylised = np.asarray(model(np.stack([images[i] for i in batch]), training=False), np.float32)
             for i, image in zip(batch, stylised):
                 results[i] = image
             progbar.add(len(batch))

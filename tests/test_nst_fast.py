@@ -47,10 +47,14 @@ def test_instance_norm_normalises_per_sample_and_channel():
 def test_saved_network_reloads_with_identical_outputs(net, tmp_path):
     from nst.fast import load_transform_net
 
+    x = np.random.default_rng(3).random((1, 20, 28, 3), dtype=np.float32)
+    expected = net(x).numpy()  # builds the network when this test runs alone
     net.save(tmp_path / "net.keras")
     loaded = load_transform_net(str(tmp_path / "net.keras"))
-    x = np.random.default_rng(3).random((1, 20, 28, 3), dtype=np.float32)
-    np.testing.assert_array_equal(loaded(x).numpy(), net(x).numpy())
+    np.testing.assert_array_equal(loaded(x).numpy(), expected)
+    half = load_transform_net(str(tmp_path / "net.keras"), "mixed_bfloat16")  # stylize --precision
+    assert half.compute_dtype == "bfloat16"
+    np.testing.assert_allclose(np.asarray(half(x), np.float32), expected, atol=0.05)
 
 
 @pytest.fixture(scope="module")

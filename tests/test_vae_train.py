@@ -93,6 +93,13 @@ def test_sample_cli_writes_png_and_npz(run, tmp_path, cli):
     assert (tmp_path / "i.png").stat().st_size > 0
 
 
+def test_sample_precision_computes_the_same_images_in_16_bits(run):
+    half = load_vae(run, "mixed_float16")
+    assert half.decoder.layers[-1].compute_dtype == "float16"
+    np.testing.assert_allclose(sample_images(half, 8, seed=1), sample_images(load_vae(run), 8, seed=1),
+                               atol=2e-2)
+
+
 def test_resume_after_kill_reaches_the_same_step_count(data_dir, tmp_path):
     path = tmp_path / "killed"
     args = [sys.executable, "-m", "vae.train", "--run-dir", str(path), "--epochs", "8",

@@ -22,13 +22,14 @@ from PIL import Image
 from scipy.stats import norm
 
 from common.checkpoints import Checkpointer
-from common.config import parse_settings, setting
+from common.config import parse_settings, precision_setting, setting
 from common.data import image_shape_of, load_splits
 from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
 from common.images import save_image, to_uint8
 from common.latent import slerp
 from common.plots import image_grid, plt
+from common.precision import load_model, use_precision
 from common.runs import load_run_config
 from vae.model import VAE, build_vae, encode_means
 
@@ -36,8 +37,9 @@ MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 
 
-def load_vae(run_dir: str | Path) -> VAE:
-    """The VAE of a run folder: its final `model.keras`, else its latest checkpoint.
+def load_vae(run_dir: str | Path, precision: str = "float32") -> VAE:
+    """The VAE of a run folder computing in `precision`: its final `model.keras`, else its
+    latest checkpoint.
 
     A missing folder, another program's run, or a checkpoint that does not fit the
     architecture in its config.json is a one-line `UserError`.
@@ -47,7 +49,7 @@ def load_vae(run_dir: str | Path) -> VAE:
     model_path = run_dir / MODEL_FILE
     if model_path.is_file():
         try:
-            model = keras.saving.load_model(model_path)
+            model = load_model(model_path, precision)
         except Exception as error:  # zip, h5py and deserialization errors: all a bad file
             reason = first_line(error)
             raise UserError(f"{model_path}: cannot load the model ({reason})") from None
@@ -56,11 +58,12 @@ def load_vae(run_dir: str | Path) -> VAE:
         return model
     settings = config["settings"]
     try:
-        shape = image_shape_of(settings.get("dataset", "mnist"), settings.get("image_size"),
-                               settings.get("channels"))
-        model = build_vae(settings["arch"], settings["latent_dim"], settings["hidden_units"],
-                          seed=settings.get("seed"), image_shape=shape,
-                          likelihood=settings.get("likelihood", "bernoulli"))
+        with use_precision(precision):
+            shape = image_shape_of(settings.get("dataset", "mnist"), settings.get("image_size"),
+                                   settings.get("channels"))
+            model = build_vae(settings["arch"], settings["latent_dim"], settings["hidden_units"],
+                              seed=settings.get("seed"), image_shape=shape,
+                              likelihood=settings.get("likelihood", "bernoulli"))
     except (KeyError, TypeError, ValueError, UserError) as error:
         raise UserError(f"{run_dir}/config.json: cannot build the model it describes ({error})") from None
     checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model)
@@ -212,10 +215,10 @@ class VAESampler:
         return "−ELBO (nats per image)", "epoch", curves
 
 
-def load_sampler(run_dir: str | Path) -> VAESampler:
+def load_sampler(run_dir: str | Path, precision: str = "float32") -> VAESampler:
     """The run's VAE (see `load_vae`) as a `VAESampler`; info: family, sampler (decoder)
     parameters, latent size and what `interpolations` shows."""
-    model = load_vae(run_dir)
+    model = load_vae(run_dir, precision)
     return VAESampler(model, {"family": "vae", "sampler_parameters": model.decoder.count_params(),
                               "latent_dim": model.latent_dim, "interpolation": INTERPOLATION})
 
@@ -234,6 +237,7 @@ class SampleSettings:
     traverse: bool = setting(False, "latent traversals of test image --pair[0] instead: for "
                                     "`shapes` one row per factor (the latent most correlated "
                                     "with it), else the 8 most variable latents")
+    precision: str = precision_setting()
 
     def validate(self) -> None:
         if not self.run:
@@ -276,7 +280,7 @@ def write_traversals(settings: SampleSettings, model: VAE, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
                               prog="python -m vae.sample")
-    model = load_vae(settings.run)
+    model = load_vae(settings.run, settings.precision)
     out = Path(settings.out)
     if settings.traverse:
         write_traversals(settings, model, out)
