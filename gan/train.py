@@ -25,11 +25,20 @@ from PIL import Image
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.config import parse_settings, setting
-from common.data import CHANNELS, DATASETS, check_dataset, check_image_options, load_splits, make_dataset
+from common.data import (
+    CHANNELS,
+    DATASETS,
+    check_dataset,
+    check_image_options,
+    image_shape_of,
+    load_splits,
+    make_dataset,
+)
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write
 from common.images import save_image
+from common.networks import conv_levels
 from common.plots import image_grid, plot_curves, save_figure
 from common.training import TrainingRun, TrainingSettings
 from gan.losses import LOSSES, objective
@@ -91,6 +100,8 @@ class Settings(TrainingSettings):
         super().validate()
         check_dataset(self.dataset)
         check_image_options(self.image_size, None)
+        # The architecture against the image shape before any data is made or read.
+        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), self.arch)
         for name in ("beta1", "beta2"):
             if getattr(self, name) >= 1.0:
                 raise UserError(f"--{name}: must be below 1, got {getattr(self, name)}")

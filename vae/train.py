@@ -33,12 +33,14 @@ from common.data import (
     binarize_static,
     check_dataset,
     check_image_options,
+    image_shape_of,
     load_splits,
     make_dataset,
 )
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.images import save_image
+from common.networks import conv_levels
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun, TrainingSettings
@@ -107,6 +109,8 @@ class Settings(TrainingSettings):
         super().validate()
         check_dataset(self.dataset)
         check_image_options(self.image_size, None)
+        # The architecture against the image shape before any data is made or read.
+        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), self.arch)
 
 
 def binarization(settings: Settings) -> str:
