@@ -3,6 +3,8 @@ InceptionV3 pool features: shapes, cache round trip, unlabelled data and missing
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -97,3 +99,19 @@ def test_score_with_inception_and_no_weights_is_one_line(cli, tmp_path):
                  str(tmp_path / "s.npz"), "--features", "inception", "--kid-subset-size", "2",
                  env={"INCEPTION_WEIGHTS": str(tmp_path / "missing.h5")})
     assert_one_line_error(result, "INCEPTION_WEIGHTS")
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in
+                                          (Path(__file__).parent.parent / "experiments" / "configs").glob("*.json")))
+def test_every_committed_config_parses_with_its_models(config, tmp_path):
+    from common.config import parse_settings
+    from experiments.compare import plan_runs
+    from experiments.spec import Settings
+
+    path = Path(__file__).parent.parent / "experiments" / "configs" / config
+    settings = parse_settings(Settings, ["--config", str(path), "--out", str(tmp_path)], "compare")
+    plan = plan_runs(settings)  # every model's flags parsed by its trainer
+    for runs in plan.values():
+        for _, trainer in runs:
+            assert trainer.dataset == settings.dataset
+            assert trainer.image_size == settings.image_size
