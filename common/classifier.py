@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.data import DATASETS, Splits, load_splits, make_dataset
+from common.data import FOLDER_PREFIX, Splits, check_dataset, load_splits, make_dataset
 from common.errors import UserError, first_line
 from common.precision import load_model
 
@@ -37,6 +38,13 @@ TRAINING_DEFAULTS = {"epochs": 8, "batch_size": 128, "learning_rate": 1e-3, "aug
 # One epoch over 50,000 images on 2 otherwise idle CPU cores (docs/experiments.md): for the
 # time estimate `ensure_classifier` prints.
 SECONDS_PER_EPOCH = 25.0
+# Batch-norm moving averages of the ResNet: Keras' 0.99 is still ~20 % off after the 160
+# steps of 2 epochs on 10,000 images, which left test accuracy at chance (31.5 % on shapes
+# with 98 % on the training batches); 0.9 settles within ~50 steps.
+BN_MOMENTUM = 0.9
+# SmallResNet on 32 px colour against DigitCNN on 28 px digits, per image: a rough figure
+# (2 epochs on 10,000 shapes took 279 s at load average 15, against 25 s per 50,000 digits idle).
+RESNET_SLOWDOWN = 10.0
 
 
 def cache_dir() -> Path:
@@ -53,7 +61,11 @@ def dataset_fingerprint(splits: Splits) -> str:
 
 
 def classifier_path(dataset: str, fingerprint: str) -> Path:
-    return cache_dir() / f"{dataset}-{fingerprint[:16]}-v{CODE_VERSION}.keras"
+    """The cache file: the dataset's name (a folder's by its last part) and fingerprint."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.rstrip("/").replace(":", "-", 1).split("/")[-1]
+                  if not dataset.startswith(FOLDER_PREFIX) else
+                  "folder-" + Path(dataset[len(FOLDER_PREFIX):].rstrip("/")).name)
+    return cache_dir() / f"{name}-{fingerprint[:16]}-v{CODE_VERSION}.keras"
 
 
 @keras.saving.register_keras_serializable(package="generative_models")
@@ -67,21 +79,27 @@ class DigitCNN(keras.Model):
     """
 
     def __init__(self, dataset: str, fingerprint: str, width: int = 32, feature_size: int = 128,
-                 dropout: float = 0.4, **kwargs):
+                 dropout: float = 0.4, classes: int = N_CLASSES, image_options: dict | None = None,
+                 image_shape: tuple[int, int, int] = (28, 28, 1), **kwargs):
         super().__init__(**kwargs)
         self.dataset, self.fingerprint = dataset, fingerprint
         self.width, self.feature_size, self.dropout_rate = width, feature_size, dropout
+        self.classes, self.image_options = classes, dict(image_options or {})
+        self.image_shape = tuple(image_shape)
+        self.trunk = self.make_trunk()
+        self.head_dropout = keras.layers.Dropout(dropout)
+        self.head = keras.layers.Dense(classes, name="logits")
+
+    def make_trunk(self) -> keras.Sequential:
         blocks = []
-        for filters in (width, width, None, 2 * width, 2 * width, None):
+        for filters in (self.width, self.width, None, 2 * self.width, 2 * self.width, None):
             if filters is None:
-                blocks += [keras.layers.MaxPooling2D(), keras.layers.Dropout(dropout / 2)]
+                blocks += [keras.layers.MaxPooling2D(), keras.layers.Dropout(self.dropout_rate / 2)]
             else:
                 blocks.append(keras.layers.Conv2D(filters, 3, activation="relu"))
-        self.trunk = keras.Sequential(
-            [*blocks, keras.layers.Flatten(), keras.layers.Dense(feature_size, activation="relu")],
+        return keras.Sequential(
+            [*blocks, keras.layers.Flatten(), keras.layers.Dense(self.feature_size, activation="relu")],
             name="trunk")
-        self.head_dropout = keras.layers.Dropout(dropout)
-        self.head = keras.layers.Dense(N_CLASSES, name="logits")
 
     def build(self, input_shape):
         self.trunk.build(input_shape)
@@ -98,31 +116,79 @@ class DigitCNN(keras.Model):
     def get_config(self) -> dict:
         return {**super().get_config(), "dataset": self.dataset, "fingerprint": self.fingerprint,
                 "width": self.width, "feature_size": self.feature_size,
-                "dropout": self.dropout_rate}
+                "dropout": self.dropout_rate, "classes": self.classes,
+                "image_options": self.image_options, "image_shape": list(self.image_shape)}
+
+
+@keras.saving.register_keras_serializable(package="generative_models")
+class ResidualBlock(keras.layers.Layer):
+    """He et al. 2016's basic block: two 3×3 conv-BN layers and an identity (or 1×1
+    stride-`stride` projection) shortcut, ReLU after the sum."""
+
+    def __init__(self, filters: int, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.stride = filters, stride
+        self.conv1 = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)
+        self.bn1 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.bn2 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)
+        self.project = None if stride == 1 else keras.layers.Conv2D(filters, 1, strides=stride,
+                                                                    use_bias=False)
+
+    def call(self, x, training: bool = False):
+        y = tf.nn.relu(self.bn1(self.conv1(x), training=training))
+        y = self.bn2(self.conv2(y), training=training)
+        return tf.nn.relu(y + (x if self.project is None else self.project(x)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="generative_models")
+class SmallResNet(DigitCNN):
+    """A small ResNet for colour images (32×32 and up): He et al. 2016's CIFAR ResNet with
+    two basic blocks per stage instead of three (a ResNet-14) — a 3×3 stem of `width`
+    filters, three stages (width, 2·width, 4·width; the last two halve the size), global
+    average pooling, then the `feature_size`-unit ReLU feature layer, dropout and the class
+    logits as in `DigitCNN`."""
+
+    def make_trunk(self) -> keras.Sequential:
+        layers = [keras.layers.Conv2D(self.width, 3, padding="same", use_bias=False),
+                  keras.layers.BatchNormalization(momentum=BN_MOMENTUM), keras.layers.ReLU()]
+        for stage in range(3):
+            layers += [ResidualBlock(self.width * 2 ** stage, stride=1 if stage == 0 else 2),
+                       ResidualBlock(self.width * 2 ** stage)]
+        layers += [keras.layers.GlobalAveragePooling2D(),
+                   keras.layers.Dense(self.feature_size, activation="relu")]
+        return keras.Sequential(layers, name="trunk")
 
 
 class FeatureClassifier:
-    """A trained `DigitCNN` seen as a feature extractor and a class-probability model.
+    """A trained `DigitCNN` / `SmallResNet` seen as a feature extractor and a
+    class-probability model.
 
-    Accepts images (N, 28, 28) or (N, 28, 28, 1), float in [0, 1]; returns NumPy arrays.
+    Accepts images of the network's input shape (N, H, W, C), or (N, H, W) for grey, float
+    in [0, 1]; returns NumPy arrays.
     """
 
     def __init__(self, model: DigitCNN, data_dir: str | None = None):
         self.model = model
         self.dataset = model.dataset
         self.data_dir = data_dir  # where its dataset came from, for reference images
-        spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
+        self.image_options = model.image_options  # image_size / channels its dataset was loaded with
+        self.image_shape = model.image_shape
+        spec = [tf.TensorSpec([None, *self.image_shape], tf.float32)]
         self._features = tf.function(lambda x: model.embed(x, training=False), input_signature=spec)
         self._probabilities = tf.function(lambda x: tf.nn.softmax(model(x, training=False)),
                                           input_signature=spec)
 
-    @staticmethod
-    def _as_batch(images: np.ndarray) -> np.ndarray:
+    def _as_batch(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, np.float32)
         if images.ndim == 3:
             images = images[..., None]
-        if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) == 0:
-            raise ValueError(f"expected images (N > 0, 28, 28[, 1]), got shape {images.shape}")
+        if images.ndim != 4 or images.shape[1:] != self.image_shape or len(images) == 0:
+            expected = ", ".join(map(str, self.image_shape))
+            raise ValueError(f"expected images (N > 0, {expected}), got shape {images.shape}")
         return images
 
     def _apply(self, function, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -135,7 +201,7 @@ class FeatureClassifier:
         return self._apply(self._features, images, batch_size)
 
     def probabilities(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Softmax class probabilities, (N, 10) float32."""
+        """Softmax class probabilities, (N, classes) float32."""
         return self._apply(self._probabilities, images, batch_size)
 
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
@@ -149,24 +215,43 @@ class TrainingResult:
     seconds: float
 
 
+def classifier_network(dataset: str, splits: Splits, fingerprint: str, width: int,
+                       feature_size: int, image_options: dict | None = None) -> DigitCNN:
+    """A `DigitCNN` for 28×28 grey digits, else a `SmallResNet`, with one logit per class of
+    `splits` (labels 0..classes−1); an unlabelled dataset (labels −1) is a `UserError`."""
+    labels = np.concatenate([splits.y_train, splits.y_test])
+    if labels.size == 0 or labels.min() < 0:
+        raise UserError(f"{dataset} has no class labels (a folder without class sub-folders), so "
+                        "no feature classifier can be trained; score it with --features inception")
+    image_shape = tuple(splits.x_train.shape[1:])
+    digits = image_shape == (28, 28, 1)
+    # The ResNet's stages get width/2, width, 2·width filters: 16-32-64 by default, as in
+    # He et al.'s CIFAR ResNets.
+    return (DigitCNN if digits else SmallResNet)(
+        dataset, fingerprint, width=width if digits else max(1, width // 2), feature_size=feature_size,
+                   classes=int(labels.max()) + 1, image_options=image_options,
+                   image_shape=image_shape)
+
+
 def train_classifier(dataset: str, splits: Splits, fingerprint: str | None = None,
                      epochs: int = 8, batch_size: int = 128, learning_rate: float = 1e-3,
                      width: int = 32, feature_size: int = 128, augment: bool = True,
-                     seed: int = 0, verbose: int = 1) -> TrainingResult:
-    """Train a `DigitCNN` on `splits.x_train` (Adam, cosine-decayed learning rate).
+                     seed: int = 0, verbose: int = 1,
+                     image_options: dict | None = None) -> TrainingResult:
+    """Train `classifier_network` on `splits.x_train` (Adam, cosine-decayed learning rate).
 
     Validation accuracy is shown per epoch; the test split is used once, at the end.
     """
     keras.utils.set_random_seed(seed)
     fingerprint = fingerprint or dataset_fingerprint(splits)
-    model = DigitCNN(dataset, fingerprint, width=width, feature_size=feature_size)
+    model = classifier_network(dataset, splits, fingerprint, width, feature_size, image_options)
     steps = -(-len(splits.x_train) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     train = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle=True, seed=seed)
-    if augment:  # random shifts of up to 2 pixels: label-preserving for digits and clothes
+    if augment:  # random shifts of up to 2 pixels (of 28): label-preserving for digits, shapes, photos
         shift = keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed)
         train = train.map(lambda x, y: (shift(x, training=True), y),
                           num_parallel_calls=tf.data.AUTOTUNE)
@@ -224,36 +309,43 @@ def load_cached_classifier(dataset: str, fingerprint: str, data_dir: str | None 
     return FeatureClassifier(model, data_dir)
 
 
-def _fingerprint_of(dataset: str, data_dir: str | None) -> str:
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    return dataset_fingerprint(load_splits(dataset, data_dir))
+def _fingerprint_of(dataset: str, data_dir: str | None, image_size: int | None = None,
+                    channels: int | None = None) -> str:
+    return dataset_fingerprint(load_splits(dataset, data_dir, image_size=image_size, channels=channels))
 
 
-def classifier_is_cached(dataset: str, data_dir: str | None = None) -> bool:
+def classifier_is_cached(dataset: str, data_dir: str | None = None, image_size: int | None = None,
+                         channels: int | None = None) -> bool:
     """Whether a cache file exists for this dataset copy (it is not opened or checked)."""
-    return classifier_path(dataset, _fingerprint_of(dataset, data_dir)).is_file()
+    return classifier_path(dataset, _fingerprint_of(dataset, data_dir, image_size, channels)).is_file()
 
 
-def load_classifier(dataset: str, data_dir: str | None = None) -> FeatureClassifier:
-    """Load the cached classifier of `dataset` (data from `data_dir` or `$DATA_DIR`).
+def load_classifier(dataset: str, data_dir: str | None = None, image_size: int | None = None,
+                    channels: int | None = None) -> FeatureClassifier:
+    """Load the cached classifier of `dataset` (data from `data_dir` or `$DATA_DIR`, loaded at
+    `image_size` / `channels`).
 
     Raises `UserError` if it is not cached, corrupt, or made from other data.
     """
-    return load_cached_classifier(dataset, _fingerprint_of(dataset, data_dir), data_dir)
+    fingerprint = _fingerprint_of(dataset, data_dir, image_size, channels)
+    return load_cached_classifier(dataset, fingerprint, data_dir)
 
 
-def classifier_for_training(dataset: str, data_dir: str | None = None,
-                            enabled: bool = True) -> FeatureClassifier | None:
+def classifier_for_training(dataset: str, data_dir: str | None = None, enabled: bool = True,
+                            image_size: int | None = None,
+                            channels: int | None = None) -> FeatureClassifier | None:
     """The cached classifier that scores samples during training, or None (with a notice)
-    when scoring is turned off (`--no-eval`) or no classifier is cached yet."""
+    when scoring is turned off (`--no-eval`) or no classifier is cached yet for the dataset
+    as loaded (`image_size`, `channels`)."""
     if not enabled:
         return None
-    if not classifier_is_cached(dataset, data_dir):
-        print(f"note: no {dataset} classifier cached, so no sample-quality scores; "
-              f"build it with `python -m experiments.classifier --dataset {dataset}`", flush=True)
+    if not classifier_is_cached(dataset, data_dir, image_size, channels):
+        options = "".join(f" --{name.replace('_', '-')} {value}" for name, value in
+                          (("image_size", image_size), ("channels", channels)) if value is not None)
+        print(f"note: no {dataset} classifier cached, so no sample-quality scores; build it with "
+              f"`python -m experiments.classifier --dataset {dataset}{options}`", flush=True)
         return None
-    return load_classifier(dataset, data_dir)
+    return load_classifier(dataset, data_dir, image_size, channels)
 
 
 def training_report(dataset: str, result: TrainingResult, epochs: int, path: Path) -> str:
@@ -263,6 +355,7 @@ def training_report(dataset: str, result: TrainingResult, epochs: int, path: Pat
 
 
 def ensure_classifier(dataset: str, data_dir: str | None = None, stream: TextIO | None = None,
+                      image_size: int | None = None, channels: int | None = None,
                       precision: str = "float32") -> FeatureClassifier:
     """The cached classifier of `dataset` computing in `precision`; when none is cached, train
     and cache it first (in float32, so the cached instrument does not depend on who built it).
@@ -271,19 +364,24 @@ def ensure_classifier(dataset: str, data_dir: str | None = None, stream: TextIO 
     (`train_classifier` with `TRAINING_DEFAULTS`), announced by one line with a time
     estimate and followed by one with its test accuracy, both to `stream` (default stdout).
     A corrupt cache file, or one made from other data, is not replaced: that stays a
-    `UserError` (see `load_cached_classifier`).
+    `UserError` (see `load_cached_classifier`). `image_size` / `channels` say how the
+    dataset is loaded (its own size and channels when None).
     """
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    splits = load_splits(dataset, data_dir)
+    check_dataset(dataset)
+    image_options = {key: value for key, value in (("image_size", image_size), ("channels", channels))
+                     if value is not None}
+    splits = load_splits(dataset, data_dir, **image_options)
     fingerprint = dataset_fingerprint(splits)
     path = classifier_path(dataset, fingerprint)
     if not path.is_file():
         epochs = TRAINING_DEFAULTS["epochs"]
         estimate = SECONDS_PER_EPOCH * epochs * len(splits.x_train) / 50_000
+        if splits.x_train.shape[1:] != (28, 28, 1):  # the ResNet
+            estimate *= RESNET_SLOWDOWN
         print(f"no {dataset} classifier cached: training one (about {estimate:.0f} s on 2 CPU cores, "
               f"{epochs} epochs) into {path}", file=stream or sys.stdout, flush=True)
-        result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0)
+        result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0,
+                                  image_options=image_options)
         print(training_report(dataset, result, epochs, save_classifier(result.classifier)),
               file=stream or sys.stdout, flush=True)
     return load_cached_classifier(dataset, fingerprint, data_dir, precision)

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from common.classifier import N_CLASSES, FeatureClassifier
+from common.classifier import FeatureClassifier
 from common.data import load_splits
 from common.metrics import class_histogram, classifier_score, frechet_distance, gaussian_fit
 from common.tensorboard import TensorBoardLogger
@@ -48,7 +48,8 @@ class SampleQuality(keras.callbacks.Callback):
         if self._reference_fit is None:
             images = self.reference_images
             if images is None:
-                images = load_splits(self.classifier.dataset, self.classifier.data_dir).x_test
+                images = load_splits(self.classifier.dataset, self.classifier.data_dir,
+                                     **self.classifier.image_options).x_test
             self._reference_fit = gaussian_fit(self.classifier.features(images))
         return self._reference_fit
 
@@ -57,7 +58,7 @@ class SampleQuality(keras.callbacks.Callback):
         images = np.asarray(self.sample(self.n), np.float32)
         features = self.classifier.features(images)
         probabilities = self.classifier.probabilities(images)
-        histogram = class_histogram(probabilities, N_CLASSES)
+        histogram = class_histogram(probabilities, probabilities.shape[1])
         values = {"fid": frechet_distance(*gaussian_fit(features), *self.reference_fit()),
                   "classifier_score": classifier_score(probabilities),
                   "classes_covered": float(histogram.classes_covered),

@@ -1,8 +1,11 @@
 """Train and cache the feature classifier used by the sample-quality metrics.
 
     python -m experiments.classifier --dataset mnist
+    python -m experiments.classifier --dataset shapes --image-size 32
 
-Trains `common.classifier.DigitCNN` on the training split, prints its test accuracy and
+Trains `common.classifier.DigitCNN` (28×28 grey digits) or `SmallResNet` (any other labelled
+dataset: cifar10, shapes, whose label is the shape, or a folder with class sub-folders) on
+the training split, prints its test accuracy and
 writes it (atomically) to the cache that `common.classifier.load_classifier` reads. With
 the default settings it makes exactly what `common.classifier.ensure_classifier` (used by
 `experiments.compare` and `experiments.score`) builds when no classifier is cached.
@@ -21,15 +24,19 @@ from common.classifier import (
     training_report,
 )
 from common.config import parse_settings, precision_setting, setting
-from common.data import DATASETS, load_splits
+from common.data import CHANNELS, check_dataset, check_image_options, load_splits
 from common.errors import UserError, run_cli
 from common.precision import use_precision
 
 
 @dataclass
 class Settings:
-    dataset: str = setting("mnist", "dataset to train on", choices=DATASETS)
+    dataset: str = setting("mnist", "labelled dataset to train on: mnist, fashion_mnist, cifar10, "
+                                    "shapes or folder:PATH with class sub-folders")
     data_dir: str | None = setting(None, "folder holding the dataset (default: $DATA_DIR)")
+    image_size: int | None = setting(None, "load images at this square size, as the models were "
+                                           "trained (unset: the dataset's own)")
+    channels: int | None = setting(None, "1 or 3; unset: the dataset's own", choices=CHANNELS)
     epochs: int = setting(TRAINING_DEFAULTS["epochs"], "training epochs", positive=True)
     batch_size: int = setting(TRAINING_DEFAULTS["batch_size"], "batch size", positive=True)
     learning_rate: float = setting(TRAINING_DEFAULTS["learning_rate"],
@@ -40,11 +47,19 @@ class Settings:
     quiet: bool = setting(False, "no progress bar")
     precision: str = precision_setting()
 
+    def validate(self) -> None:
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, self.channels)
+
+    def image_options(self) -> dict:
+        return {key: value for key, value in (("image_size", self.image_size),
+                                              ("channels", self.channels)) if value is not None}
+
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
                               prog="python -m experiments.classifier")
-    splits = load_splits(settings.dataset, settings.data_dir)
+    splits = load_splits(settings.dataset, settings.data_dir, **settings.image_options())
     fingerprint = dataset_fingerprint(splits)
     path = classifier_path(settings.dataset, fingerprint)
     if path.exists() and not settings.overwrite:
@@ -54,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--batch-size: must be at most {len(splits.x_train)}")
     with use_precision(settings.precision):
         result = train_classifier(settings.dataset, splits, fingerprint, epochs=settings.epochs,
+                                  image_options=settings.image_options(),
                                   batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                                   augment=settings.augment, seed=settings.seed,
                                   verbose=0 if settings.quiet else 2)

@@ -115,6 +115,8 @@ def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int) -
         flags += ["--max-minutes", str(settings.minutes)]
     if settings.data_dir:
         flags += ["--data-dir", settings.data_dir]
+    for name, value in settings.image_options().items():
+        flags += [f"--{name.replace('_', '-')}", str(value)]
     if settings.steps_per_epoch:
         flags += ["--steps-per-epoch", str(settings.steps_per_epoch)]
     try:
@@ -314,8 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     check_out(settings)  # refusals come first
     runs = given_runs(settings) if settings.runs else None
     plan = None if settings.runs else plan_runs(settings)
-    classifier = ensure_classifier(settings.dataset, settings.data_dir)  # trained here if not cached
-    splits = load_splits(settings.dataset, settings.data_dir)
+    classifier = ensure_classifier(settings.dataset, settings.data_dir,  # trained here if not cached
+                                   **settings.image_options())
+    splits = load_splits(settings.dataset, settings.data_dir, **settings.image_options())
     runs = runs or train_runs(settings, plan)
     groups = {name: [load_model(name, path, settings.precision) for path in paths]
               for name, paths in runs.items()}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from common.classifier import N_CLASSES, FeatureClassifier
+from common.classifier import FeatureClassifier
 from common.data import Splits
 from common.metrics import (
     choose_parzen_sigma,
@@ -79,25 +79,28 @@ def baselines(splits: Splits, n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def feature_scores(features: np.ndarray, probabilities: np.ndarray, reference_features: np.ndarray,
-                   kid_subset_size: int, kid_subsets: int,
+def feature_scores(features: np.ndarray, probabilities: np.ndarray | None,
+                   reference_features: np.ndarray, kid_subset_size: int, kid_subsets: int,
                    reference_radii: dict[int, np.ndarray] | None = None) -> dict[str, Any]:
     """FID, KID (mean and std over subsets), precision/recall (k = 3), density/coverage
-    (k = 5), the classifier score and the class histogram of samples whose classifier
-    `features` and class `probabilities` are given, against `reference_features` (whose
-    k-NN radii `reference_radii`, {k: radii}, are computed here when not given)."""
+    (k = 5), and, when class `probabilities` are given (a classifier's, not Inception
+    features), the classifier score and the class histogram, of samples whose `features`
+    are given, against `reference_features` (whose k-NN radii `reference_radii`, {k: radii},
+    are computed here when not given)."""
     radii = reference_radii or {}
-    histogram = class_histogram(probabilities, N_CLASSES)
     precision, recall = precision_recall(reference_features, features, k=PRECISION_K,
                                          real_radii=radii.get(PRECISION_K))
     density, coverage = density_coverage(reference_features, features, k=DENSITY_K,
                                          real_radii=radii.get(DENSITY_K))
     kid_mean, kid_std = kid(features, reference_features, kid_subset_size, kid_subsets, KID_SEED)
-    return {"fid": fid(features, reference_features), "kid": kid_mean, "kid_std": kid_std,
-            "precision": precision, "recall": recall, "density": density, "coverage": coverage,
-            "classifier_score": classifier_score(probabilities),
-            "classes_covered": histogram.classes_covered, "class_kl_to_uniform": histogram.kl_to_uniform,
-            "class_counts": histogram.counts.tolist()}
+    scores = {"fid": fid(features, reference_features), "kid": kid_mean, "kid_std": kid_std,
+              "precision": precision, "recall": recall, "density": density, "coverage": coverage}
+    if probabilities is None:
+        return scores
+    histogram = class_histogram(probabilities, probabilities.shape[1])
+    return {**scores, "classifier_score": classifier_score(probabilities),
+            "classes_covered": histogram.classes_covered,
+            "class_kl_to_uniform": histogram.kl_to_uniform, "class_counts": histogram.counts.tolist()}
 
 
 def score(images: np.ndarray, references: References) -> dict[str, Any]:

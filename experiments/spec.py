@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from common.config import precision_setting, setting
-from common.data import DATASETS
+from common.data import CHANNELS, check_dataset, check_image_options
 from common.errors import UserError
 
 MODELS = ("vae", "gan")  # the families the comparison can train and sample
@@ -19,8 +19,8 @@ DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
                   {"name": "GAN", "model": "gan", "args": []}]
 MODEL_KEYS = ("name", "model", "args")
 # Flags of vae.train / gan.train that the comparison sets itself, for every model alike.
-CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--epochs", "--max-minutes", "--steps-per-epoch",
-                    "--seed", "--run-dir", "--name", "--resume", "--quiet", "--precision")
+CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--image-size", "--channels", "--epochs", "--max-minutes",
+                    "--steps-per-epoch", "--seed", "--run-dir", "--name", "--resume", "--quiet", "--precision")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
@@ -37,8 +37,12 @@ class Settings:
     """The comparison's settings; `validate` fills in the models' default names and --quick."""
 
     out: str | None = setting(None, "folder for report.md, metrics.json, figures and runs (required)")
-    dataset: str = setting("mnist", "dataset every model is trained and scored on", choices=DATASETS)
+    dataset: str = setting("mnist", "dataset every model is trained and scored on: mnist, "
+                                    "fashion_mnist, cifar10, shapes or folder:PATH (labelled)")
     data_dir: str | None = setting(None, "folder holding the dataset (default: $DATA_DIR)")
+    image_size: int | None = setting(None, "every model's --image-size (unset: the dataset's own)")
+    channels: int | None = setting(None, "every model's --channels (unset: the dataset's own)",
+                                   choices=CHANNELS)
     # RUF009: setting() returns a dataclasses.field (a default_factory for lists), not a shared default.
     models: list[dict] = setting(
         DEFAULT_MODELS, "the models to train, each a JSON object {\"name\": ..., \"model\": "
@@ -80,6 +84,8 @@ class Settings:
         """Check --out and every model spec; apply --quick."""
         if not self.out:
             raise UserError("--out: say where the report goes")
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, self.channels)
         self.models = [model_spec(index, spec, self.models) for index, spec in enumerate(self.models)]
         names = [slug(spec["name"]) for spec in self.models]
         if len(set(names)) < len(names):
@@ -96,6 +102,11 @@ class Settings:
             raise UserError(f"--kid-subset-size: KID draws subsets of {self.kid_subset_size} samples "
                             f"but --samples is {self.samples}; make it at most --samples")
         self.fid_counts = sorted({count for count in self.fid_counts if count <= self.samples})
+
+    def image_options(self) -> dict:
+        """load_splits' image_size / channels, as every model is trained with."""
+        return {key: value for key, value in (("image_size", self.image_size),
+                                              ("channels", self.channels)) if value is not None}
 
     def seed_list(self) -> list[int]:
         """The training seeds of every model: --seed, --seed+1, …, --seed+--seeds−1."""

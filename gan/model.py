@@ -8,6 +8,7 @@ minibatch of noise, then one generator step on a fresh minibatch of noise.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.errors import UserError
@@ -15,15 +16,51 @@ from common.networks import MNIST_SHAPE, conv_levels
 from gan import losses
 
 ARCHITECTURES = ("dcgan", "mlp")
-OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
+
+
+def radford_init() -> dict:
+    """Radford et al. 2016's initialisation for dcgan layers: weights ~ N(0, 0.02) (Keras'
+    default is Glorot uniform)."""
+    return {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
+
+
+def radford_batch_norm() -> keras.layers.BatchNormalization:
+    """Batch norm with Radford et al.'s scale init γ ~ N(1, 0.02), synchronized: under
+    tf.distribute its statistics are those of the global batch. Momentum 0.9 (PyTorch's
+    0.1, as in the reference DCGAN code): the moving statistics that sample grids use keep
+    up with a generator that changes fast; Keras' 0.99 lags it by hundreds of steps."""
+    return keras.layers.BatchNormalization(
+        momentum=0.9, synchronized=True, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class MinibatchStd(keras.layers.Layer):
+    """Karras et al. 2018 ("Progressive Growing of GANs", §3): one extra feature map holding
+    the standard deviation of every feature over the minibatch, averaged into one number.
+
+    D judges each image alone otherwise, so nothing tells it that a batch of fakes all
+    share one colour; real and fake batches pass D separately, so this number does.
+    """
+
+    def call(self, features):
+        spread = keras.ops.mean(keras.ops.sqrt(keras.ops.var(features, axis=0) + 1e-8))
+        spread_map = keras.ops.ones_like(features[..., :1]) * keras.ops.cast(spread, features.dtype)
+        return keras.ops.concatenate([features, spread_map], axis=-1)
+
+
 def from_unit_range(images, activation: str):
-    """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh, [0, 1] for sigmoid."""
-    return images * 2.0 - 1.0 if activation == "tanh" else images
+    """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh and linear, [0, 1]
+    for sigmoid."""
+    return images if activation == "sigmoid" else images * 2.0 - 1.0
 
 
 def to_unit_range(images, activation: str):
-    """The generator's output range → [0, 1] (the inverse of `from_unit_range`)."""
-    return (images + 1.0) / 2.0 if activation == "tanh" else images
+    """The generator's output → [0, 1] (the inverse of `from_unit_range`; a linear output is
+    clipped to the pixel range)."""
+    if activation == "sigmoid":
+        return images
+    return np.clip((images + 1.0) / 2.0, 0.0, 1.0) if activation == "linear" else (images + 1.0) / 2.0
 
 
 @keras.saving.register_keras_serializable(package="gan")
@@ -45,7 +82,9 @@ class Maxout(keras.layers.Layer):
 
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64) -> keras.Model:
-    """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation`.
+    """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
+    sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
+    need it).
 
     mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units (28×28 only).
     dcgan: Radford et al., "Unsupervised Representation Learning with Deep Convolutional
@@ -66,14 +105,15 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
         x = keras.layers.Reshape(image_shape)(x)
     elif arch == "dcgan":
         start = (height >> levels, width_px >> levels, width * 2 ** (levels - 1))
-        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False)(noise)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
+        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False, **radford_init())(noise)
+        x = keras.layers.ReLU()(radford_batch_norm()(x))
         x = keras.layers.Reshape(start)(x)
         for level in range(levels - 1):
             filters = width * 2 ** (levels - 2 - level)
-            x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
-            x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
-        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same")(x)
+            x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+                                             **radford_init())(x)
+            x = keras.layers.ReLU()(radford_batch_norm()(x))
+        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", **radford_init())(x)
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)
@@ -81,7 +121,8 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
-                        width: int = 64, batch_norm: bool = False) -> keras.Model:
+                        width: int = 64, batch_norm: bool = False,
+                        minibatch_std: bool = False) -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
@@ -90,10 +131,13 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     et al. 2016), by default no batch norm, so that the gradient penalty of WGAN-GP stays a
     per-sample quantity; `batch_norm` adds Radford et al.'s batch norm after every
     convolution but the first (real and fake minibatches pass D separately, so its batch
-    statistics tell a collapsed fake batch from a varied real one).
+    statistics tell a collapsed fake batch from a varied real one); `minibatch_std` adds
+    Karras et al.'s minibatch standard deviation map before the last layer, which tells
+    the same without batch norm.
     """
     levels = conv_levels(image_shape, arch)
     images = keras.Input(image_shape, name="images")
+    init = {}
     if arch == "mlp":
         x = keras.layers.Flatten()(images)
         x = keras.layers.Dropout(0.2)(x)
@@ -102,14 +146,18 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     elif arch == "dcgan":
         x = images
         for level in range(levels):
-            x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same")(x)
+            x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same",
+                                    **radford_init())(x)
             if batch_norm and level > 0:
-                x = keras.layers.BatchNormalization(synchronized=True)(x)
+                x = radford_batch_norm()(x)
             x = keras.layers.LeakyReLU(0.2)(x)
+        if minibatch_std:
+            x = MinibatchStd()(x)
         x = keras.layers.Flatten()(x)
+        init = radford_init()
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
+    logits = keras.layers.Dense(1, dtype="float32", name="logit", **init)(x)
     return keras.Model(images, logits, name=f"{arch}_discriminator")
 
 
@@ -122,12 +170,19 @@ class GAN(keras.Model):
     d_updates = k·n and g_updates = n. The loss is looked up by name in
     `gan.losses.OBJECTIVES`; the logged values are epoch means (metric trackers, reset by
     Keras every epoch), the counters are returned as they are.
+
+    `instance_noise` σ > 0 adds N(0, σ²) noise to every image D sees, real or fake, with σ
+    falling linearly to 0 over `noise_steps` generator steps (Sønderby et al. 2016, "Amortised
+    MAP Inference for Image Super-resolution", §3.2; Arjovsky & Bottou 2017): real images
+    that sit on the edge of the generator's range (black backgrounds at exactly −1, which
+    tanh never reaches) then no longer give D a tell that has nothing to do with content.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
                  k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, seed: int = 0,
-                 **kwargs):
+                 instance_noise: float = 0.0, noise_steps: int = 1, **kwargs):
         super().__init__(**kwargs)
+        self.instance_noise, self.noise_steps = instance_noise, max(1, noise_steps)
         # The noise z (and WGAN-GP's ε) come from one generator: made under a tf.distribute
         # scope, it gives every replica its own stream, and a checkpoint holds its state.
         self.noise = tf.random.Generator.from_seed(seed)
@@ -173,10 +228,18 @@ class GAN(keras.Model):
         scale = optimizer.scale_loss(tf.constant(1.0))
         return tf.linalg.global_norm(gradients) * replicas / scale
 
+    def noisy(self, images: tf.Tensor) -> tf.Tensor:
+        """`images` plus instance noise of the current σ (none when `instance_noise` is 0)."""
+        if self.instance_noise <= 0:
+            return images
+        progress = tf.cast(self.g_optimizer.iterations, tf.float32) / float(self.noise_steps)
+        sigma = self.instance_noise * tf.maximum(0.0, 1.0 - progress)
+        return images + tf.cast(sigma, images.dtype) * self.noise.normal(tf.shape(images), dtype=images.dtype)
+
     def discriminator_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of D on a real minibatch and a fresh noise minibatch; G is untouched."""
         noise = self.noise.normal([tf.shape(real)[0], self.noise_dim])
-        fake = self.generator(noise, training=True)
+        real, fake = self.noisy(real), self.noisy(self.generator(noise, training=True))
         with tf.GradientTape() as tape:
             real_out = self.discriminator(real, training=True)
             fake_out = self.discriminator(fake, training=True)
@@ -194,7 +257,7 @@ class GAN(keras.Model):
         """One update of G on a fresh noise minibatch; D's weights are untouched."""
         noise = self.noise.normal([batch_size, self.noise_dim])
         with tf.GradientTape() as tape:
-            fake_out = self.discriminator(self.generator(noise, training=True), training=True)
+            fake_out = self.discriminator(self.noisy(self.generator(noise, training=True)), training=True)
             loss, logs = self.objective.generator(fake_out)
             objective = self._objective(self.g_optimizer, loss)
         norm = self._apply(self.g_optimizer, objective, tape, self.generator.trainable_variables)

@@ -74,11 +74,17 @@ class Settings(TrainingSettings):
                              "stage)", positive=True)
     d_batchnorm: bool = setting(False, "dcgan: batch norm in D after every convolution but the "
                                        "first (Radford et al.; not with wgan-gp)")
+    minibatch_std: bool | None = setting(None, "dcgan: D sees the spread of its minibatch's "
+                                               "features (Karras et al. 2018); unset: off on "
+                                               "digits, on otherwise")
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
-    output_activation: str = setting("tanh", "generator output; data are scaled to its range",
-                                     choices=OUTPUT_ACTIVATIONS)
+    output_activation: str | None = setting(None, "generator output; data are scaled to its range "
+                                                  "(unset: tanh on digits, linear otherwise)",
+                                            choices=OUTPUT_ACTIVATIONS)
     loss: str = setting("nonsaturating", "GAN objective", choices=LOSSES)
     k: int = setting(1, "discriminator steps per generator step (Algorithm 1)", positive=True)
+    instance_noise: float = setting(0.0, "σ of Gaussian noise added to every image D sees, falling "
+                                         "linearly to 0 over the run (Sønderby et al. 2016)", min=0.0)
     label_smoothing: float = setting(0.0, "one-sided label smoothing: real target 1 - s", min=0.0, max=0.5)
     gp_weight: float = setting(10.0, "gradient penalty weight λ (wgan-gp)", min=0.0)
     batch_size: int = setting(64, "images per minibatch (each of the k D steps gets its own)", positive=True)
@@ -95,6 +101,16 @@ class Settings(TrainingSettings):
                                "with the cached classifier of common.classifier")
     eval_every: int = setting(1, "epochs between sample-quality scores", positive=True)
     eval_samples: int = setting(10000, "samples scored each time", min=2)
+
+    def __post_init__(self) -> None:
+        # Radford et al.'s tanh for the digits (the documented MNIST runs); colour data put
+        # the background and the saturated colours at tanh's asymptotes ±1, where its
+        # gradient vanishes, so the generator's output is linear there (docs/gan.md).
+        digits = self.dataset in DATASETS
+        if self.output_activation is None:
+            self.output_activation = "tanh" if digits else "linear"
+        if self.minibatch_std is None:
+            self.minibatch_std = not digits
 
     def validate(self) -> None:
         super().validate()
@@ -202,15 +218,17 @@ class TrainingMonitor(keras.callbacks.Callback):
         plot_training(run_dir, self.run.metrics, self.settings.loss)
 
 
-def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int]) -> GAN:
+def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int],
+          total_steps: int = 1) -> GAN:
     """The generator, discriminator and their optimizers, compiled into a `GAN`."""
     generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation,
                                 image_shape, settings.width)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,
-                                        batch_norm=settings.d_batchnorm)
+                                        batch_norm=settings.d_batchnorm,
+                                        minibatch_std=settings.minibatch_std)
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
-                seed=settings.seed)
+                seed=settings.seed, instance_noise=settings.instance_noise, noise_steps=total_steps)
     adam = (keras.optimizers.Adam(lr, settings.beta1, settings.beta2)
             for lr in (settings.lr_d, settings.lr_g))
     model.compile(d_optimizer=run.optimizer(next(adam)), g_optimizer=run.optimizer(next(adam)))
@@ -218,12 +236,9 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
 
 
 def scoring_classifier(settings: Settings):
-    """The cached feature classifier of a digit dataset, else None (with a notice)."""
-    if settings.eval and settings.dataset not in DATASETS:
-        print(f"note: no feature classifier for {settings.dataset} yet, so no sample-quality "
-              "scores", flush=True)
-        return None
-    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+    """The cached feature classifier of the dataset, else None (with a notice)."""
+    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
+                                     settings.image_size, settings.channels)
 
 
 def train(settings: Settings) -> Path:
@@ -241,7 +256,7 @@ def train(settings: Settings) -> Path:
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
-            model = build(settings, run, images.shape[1:])
+            model = build(settings, run, images.shape[1:], settings.epochs * steps_per_epoch)
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
                    "noise": model.noise},

@@ -122,14 +122,14 @@ def test_load_classifier_without_a_cache_names_the_command(data_dir, cache):
     with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
         load_classifier("mnist", data_dir)
     with pytest.raises(UserError, match="unknown dataset"):
-        load_classifier("cifar10", data_dir)
+        load_classifier("svhn", data_dir)
 
 
 @pytest.mark.slow
 def test_classifier_cli_rejects_bad_input(cli, cache):
     result = cli("experiments.classifier", "--epochs", "0", env={"CLASSIFIER_CACHE": str(cache)})
     assert_one_line_error(result, "--epochs")
-    for args, fragment in ((["--dataset", "cifar10"], "--dataset"),
+    for args, fragment in ((["--dataset", "svhn"], "--dataset"),
                            (["--learning-rate", "nan"], "--learning-rate"),
                            (["--data-dir", "/nonexistent/folder"], "/nonexistent/folder")):
         with pytest.raises(UserError, match=fragment):

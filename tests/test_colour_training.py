@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from common import datasets
 from gan.sample import load_generator
@@ -71,10 +72,18 @@ def test_colour_samples_are_written_as_rgb_arrays(sources, tmp_path, cli):
     run = train_gan(GANSettings(run_dir=str(tmp_path / "gan"), dataset=dataset, image_size=16,
                                 epochs=1, steps_per_epoch=1, batch_size=2, width=8, quiet=True,
                                 eval=False))
-    result = cli("gan.sample", "--run", str(run), "--n", "5", "--out", str(tmp_path / "s.npz"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    with np.load(tmp_path / "s.npz") as archive:
-        assert archive["images"].shape == (5, *shape) and archive["images"].dtype == np.uint8
+    vae_run = train_vae(VAESettings(run_dir=str(tmp_path / "vae"), dataset=dataset, image_size=16,
+                                    latent_dim=4, epochs=1, steps_per_epoch=1, batch_size=2,
+                                    nll_k=2, nll_k_train=0, quiet=True, eval=False))
+    for program, run_dir in (("gan.sample", run), ("vae.sample", vae_run)):
+        result = cli(program, "--run", str(run_dir), "--n", "5", "--out", str(tmp_path / "s.npz"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        with np.load(tmp_path / "s.npz") as archive:
+            assert archive["images"].shape == (5, *shape) and archive["images"].dtype == np.uint8
+        result = cli(program, "--run", str(run_dir), "--n", "4", "--out", str(tmp_path / "s.png"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        grid = np.asarray(Image.open(tmp_path / "s.png"))
+        assert grid.ndim == 3 and grid.shape[-1] == 3  # a colour grid, not a grey one
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -91,7 +91,8 @@ def test_a_missing_classifier_is_built_first_with_its_progress_on_stderr(images,
 
 def bad_inputs(tmp_path, images) -> list[tuple[list[str], str]]:
     """(arguments, a fragment of the one-line error) for each kind of bad input."""
-    arrays = {"rgb.npz": np.zeros((300, 28, 28, 3), np.uint8), "int.npz": images.astype(np.int64),
+    arrays = {"rgba.npz": np.zeros((300, 28, 28, 4), np.uint8), "rgb.npz": np.zeros((300, 28, 28, 3), np.uint8),
+              "int.npz": images.astype(np.int64),
               "range.npz": images.astype(np.float32), "small.npz": np.zeros((300, 32, 32), np.uint8),
               "flat.npz": images.reshape(200, -1)}
     for name, array in arrays.items():
@@ -101,14 +102,15 @@ def bad_inputs(tmp_path, images) -> list[tuple[list[str], str]]:
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
     good = str(tmp_path / "good.npz")
     return [(["--samples", str(tmp_path / "missing.npz")], "no such file or folder"),
-            (["--samples", str(tmp_path / "rgb.npz")], "found (300, 28, 28, 3)"),
+            (["--samples", str(tmp_path / "rgba.npz")], "found (300, 28, 28, 4)"),
+            (["--samples", str(tmp_path / "rgb.npz")], "shape (28, 28, 3), but the reference (mnist:test)"),
             (["--samples", str(tmp_path / "flat.npz")], "found (200, 784)"),
             (["--samples", str(tmp_path / "int.npz")], "found dtype int64"),
             (["--samples", str(tmp_path / "range.npz")], "must lie in [0, 1], found values from 0 to 255"),
             (["--samples", str(tmp_path / "other.npz")], "has no `images` array (found: pictures)"),
             (["--samples", str(tmp_path / "broken.npz")], "not a readable .npz archive"),
             (["--samples", good, "--reference", str(tmp_path / "small.npz")],
-             "28×28 images, but the reference"),
+             "shape (28, 28, 1), but the reference"),
             (["--samples", good], "200 images; the metrics need at least 1000"),
             (["--samples", good, "--kid-subset-size", "50", "--reference", "mnist:valid"], "unknown split"),
             (["--samples", good, "--reference", "cifar:test"], "neither DATASET:SPLIT"),
@@ -125,6 +127,6 @@ def test_bad_input_is_refused_with_a_one_line_error(environment, images, tmp_pat
 
 
 def test_bad_input_from_the_command_line_exits_2(cli, tiny_classifier_cache, tmp_path, images):
-    np.savez(tmp_path / "rgb.npz", images=np.zeros((300, 28, 28, 3), np.uint8))
-    result = cli("experiments.score", "--samples", str(tmp_path / "rgb.npz"), env=tiny_classifier_cache)
-    assert_one_line_error(result, "--samples", "rgb.npz", "found (300, 28, 28, 3)")
+    np.savez(tmp_path / "rgba.npz", images=np.zeros((300, 28, 28, 4), np.uint8))
+    result = cli("experiments.score", "--samples", str(tmp_path / "rgba.npz"), env=tiny_classifier_cache)
+    assert_one_line_error(result, "--samples", "rgba.npz", "found (300, 28, 28, 4)")

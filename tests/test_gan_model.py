@@ -9,7 +9,14 @@ import tensorflow as tf
 
 from common.data import load_splits
 from common.runs import set_seed
-from gan.model import GAN, build_discriminator, build_generator, from_unit_range, to_unit_range
+from gan.model import (
+    GAN,
+    MinibatchStd,
+    build_discriminator,
+    build_generator,
+    from_unit_range,
+    to_unit_range,
+)
 
 
 def make_gan(arch: str = "dcgan", loss: str = "nonsaturating", k: int = 1) -> GAN:
@@ -52,9 +59,12 @@ def test_paper_mlp_sizes():
 
 def test_unit_range_round_trip():
     x = np.linspace(0, 1, 11, dtype=np.float32)
-    for activation in ("tanh", "sigmoid"):
+    for activation in ("tanh", "sigmoid", "linear"):
         np.testing.assert_allclose(to_unit_range(from_unit_range(x, activation), activation), x, atol=1e-7)
     np.testing.assert_allclose(from_unit_range(x, "tanh")[[0, -1]], [-1.0, 1.0])
+    np.testing.assert_allclose(from_unit_range(x, "linear"), from_unit_range(x, "tanh"))
+    # A linear output can leave [−1, 1]; what is shown and saved is clipped to the pixel range.
+    np.testing.assert_allclose(to_unit_range(np.array([-1.5, 0.0, 1.2]), "linear"), [0.0, 0.5, 1.0])
 
 
 @pytest.mark.slow
@@ -156,4 +166,28 @@ def test_dcgan_for_32_px_colour_has_the_radford_layout():
     assert discriminator.count_params() == expected_d
     with_bn = build_discriminator("dcgan", (32, 32, 3), w, batch_norm=True)
     assert with_bn.count_params() == expected_d + 4 * (2 * w + 4 * w)  # BN after all but the first
+    with_std = build_discriminator("dcgan", (32, 32, 3), w, minibatch_std=True)
+    assert with_std.count_params() == expected_d + 4 * 4  # one more 4×4 map into the logit
     assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)
+
+
+def test_minibatch_std_map_is_the_mean_feature_spread():
+    features = np.random.default_rng(0).normal(size=(5, 2, 2, 3)).astype(np.float32)
+    out = MinibatchStd()(features).numpy()
+    assert out.shape == (5, 2, 2, 4)
+    np.testing.assert_allclose(out[..., :3], features)
+    np.testing.assert_allclose(out[..., 3], np.sqrt(features.var(axis=0) + 1e-8).mean(), rtol=1e-5)
+    same = np.repeat(features[:1], 5, axis=0)  # a collapsed batch has no spread
+    np.testing.assert_allclose(MinibatchStd()(same).numpy()[..., 3], 1e-4, rtol=1e-3)
+
+
+def test_instance_noise_falls_linearly_to_zero():
+    model = GAN(build_generator("dcgan", 4, image_shape=(8, 8, 1), width=2),
+                build_discriminator("dcgan", (8, 8, 1), 2), instance_noise=0.5, noise_steps=4)
+    model.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+    images = tf.zeros((64, 8, 8, 1))
+    for step, sigma in ((0, 0.5), (2, 0.25), (4, 0.0), (6, 0.0)):
+        model.g_optimizer.iterations.assign(step)
+        np.testing.assert_allclose(np.std(model.noisy(images).numpy()), sigma, rtol=0.05, atol=1e-7)
+    quiet = GAN(model.generator, model.discriminator)
+    assert quiet.noisy(images) is images  # off by default

@@ -76,14 +76,16 @@ class Settings(TrainingSettings):
                                            "(unset: the dataset's own; 64 for folder: and shapes)")
     channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
                                    choices=CHANNELS)
-    likelihood: str = setting("bernoulli", "decoder p(x|z): bernoulli, continuous-bernoulli or "
-                                           "logistic (discretized, 256 levels)", choices=LIKELIHOODS)
+    likelihood: str | None = setting(None, "decoder p(x|z): bernoulli, continuous-bernoulli or "
+                                           "logistic (discretized, 256 levels); unset: bernoulli "
+                                           "on 28×28 digits, else logistic", choices=LIKELIHOODS)
     binarize: str | None = setting(None, "dynamic: a fresh Bernoulli sample every epoch; static: "
                                          "threshold 0.5; none: grey targets; unset: dynamic for "
                                          "a Bernoulli decoder on digits, else none",
                                    choices=BINARIZATIONS)
-    arch: str = setting("mlp", "encoder/decoder: mlp (784-500-500-z, tanh; 28×28 only) or conv "
-                               "(keras-io, any size)", choices=ARCHITECTURES)
+    arch: str | None = setting(None, "encoder/decoder: mlp (784-500-500-z, tanh; 28×28 only) or "
+                                     "conv (keras-io, any size); unset: mlp on 28×28 digits, "
+                                     "else conv", choices=ARCHITECTURES)
     latent_dim: int = setting(50, "size of z (2 adds the manifold and latent-scatter plots)",
                               positive=True)
     hidden_units: list[int] = setting([500, 500], "hidden layer sizes of the mlp encoder "
@@ -104,6 +106,15 @@ class Settings(TrainingSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+
+    def __post_init__(self) -> None:
+        # Unset: the paper's MLP and Bernoulli decoder for binarized digits; colour and other
+        # sizes need the conv networks and a likelihood for 8-bit pixels.
+        digits = self.dataset in DATASETS and self.image_size in (None, 28) and self.channels in (None, 1)
+        if self.arch is None:
+            self.arch = "mlp" if digits else "conv"
+        if self.likelihood is None:
+            self.likelihood = "bernoulli" if digits else "logistic"
 
     def validate(self) -> None:
         super().validate()
@@ -172,11 +183,8 @@ class TestSetEvaluation(keras.callbacks.Callback):
 
 def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
     """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
-    if settings.eval and settings.dataset not in DATASETS:
-        print(f"note: no feature classifier for {settings.dataset} yet, so no sample-quality "
-              "scores", flush=True)
-        return None
-    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval)
+    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
+                                     settings.image_size, settings.channels)
     if classifier is None:
         return None
     return SampleQuality(lambda n: sample_images(model, n, seed=settings.seed), classifier, logger,
