@@ -27,6 +27,7 @@ from vae.losses import (
 )
 
 ARCHITECTURES = ("mlp", "conv")
+OBJECTIVES = ("elbo", "iwae")
 
 
 def conv_dense_units(image_shape: tuple[int, int, int]) -> int:
@@ -122,19 +123,25 @@ def build_decoder(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500
 
 @keras.saving.register_keras_serializable(package="vae")
 class VAE(keras.Model):
-    """Encoder + reparameterization + decoder, trained on the negative ELBO.
+    """Encoder + reparameterization + decoder, trained on the negative ELBO or IWAE bound.
 
     Calling the model returns the logits of a reconstruction from one z ~ q(z|x).
-    Training minimises reconstruction + w·KL, with w rising linearly from 0 to `beta`
-    over the first `kl_warmup_steps` optimizer steps (w = beta when 0). The logged
-    metrics are that objective (`loss`), the ELBO with w = 1 (`elbo`, nats, higher is
-    better), `reconstruction` (−log p(x|z)) and `kl`, each averaged over examples.
+    `objective="elbo"`: training minimises reconstruction + w·KL, with w rising linearly
+    from 0 to `beta` over the first `kl_warmup_steps` optimizer steps (w = beta when 0).
+    `objective="iwae"`: it minimises −L_k, the importance-weighted bound with `iwae_k`
+    samples per image (Burda et al. 2015, eq. 8; `iwae_bound`). The logged metrics are
+    that objective (`loss`), the ELBO with w = 1 (`elbo`, nats, higher is better),
+    `reconstruction` (−log p(x|z), one z) and `kl`, each averaged over examples.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
                  kl_warmup_steps: int = 0, seed: int | None = None, likelihood: str = "bernoulli",
-                 **kwargs):
+                 objective: str = "elbo", iwae_k: int = 1, **kwargs):
         super().__init__(**kwargs)
+        if objective not in OBJECTIVES or iwae_k < 1:
+            raise ValueError(f"objective must be one of {OBJECTIVES} and iwae_k ≥ 1, got "
+                             f"{objective!r}, {iwae_k}")
+        self.objective, self.iwae_k = objective, iwae_k
         self.likelihood = likelihood
         self.encoder = encoder
         self.decoder = decoder
@@ -179,6 +186,21 @@ class VAE(keras.Model):
         logits = self.decoder(self.reparameterize(mean, log_var), training=training)
         return reconstruction_loss(images, logits, self.likelihood), gaussian_kl(mean, log_var)
 
+    def log_weights(self, images, k: int | tf.Tensor, training: bool = False) -> tf.Tensor:
+        """(k, B) importance log-weights log p(x|z_i) + log p(z_i) − log q(z_i|x) of k fresh
+        z_i ~ q(z|x) per image (`vae.losses.importance_log_weights`), from one decoder pass."""
+        mean, log_var = self.encoder(images, training=training)
+        shape = tf.concat([[k], tf.shape(mean)], axis=0)
+        z = self.reparameterize(tf.broadcast_to(mean, shape), tf.broadcast_to(log_var, shape))
+        logits = self.decoder(tf.reshape(z, [-1, shape[-1]]), training=training)
+        logits = tf.reshape(logits, tf.concat([shape[:2], tf.shape(logits)[1:]], axis=0))
+        return importance_log_weights(images, logits, z, mean, log_var, self.likelihood)
+
+    def iwae_bound(self, images, k: int, training: bool = False) -> tf.Tensor:
+        """L_k = log (1/k) Σ_i w_i per image (B,), nats (Burda et al. 2015, eq. 8): the IWAE
+        training objective. L_1 is the ELBO's one-sample estimate; E[L_k] rises with k."""
+        return iwae_log_likelihood(self.log_weights(images, k, training))
+
     def _update_metrics(self, loss, reconstruction, kl) -> dict[str, tf.Tensor]:
         values = {"loss": loss, "elbo": -(reconstruction + kl), "reconstruction": reconstruction,
                   "kl": kl}
@@ -190,7 +212,10 @@ class VAE(keras.Model):
         images = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             reconstruction, kl = self._terms(images, training=True)
-            loss = reconstruction + self.kl_weight() * kl
+            if self.objective == "iwae":
+                loss = -self.iwae_bound(images, self.iwae_k, training=True)
+            else:
+                loss = reconstruction + self.kl_weight() * kl
             # Gradients are summed over replicas, so each replica's mean is divided by
             # their number (what Keras' built-in losses do under tf.distribute).
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -207,6 +232,7 @@ class VAE(keras.Model):
     def get_config(self) -> dict:
         return {"name": self.name, "beta": self.beta, "kl_warmup_steps": self.kl_warmup_steps,
                 "seed": self.seed, "likelihood": self.likelihood,
+                "objective": self.objective, "iwae_k": self.iwae_k,
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "decoder": keras.saving.serialize_keras_object(self.decoder)}
 
@@ -220,12 +246,13 @@ class VAE(keras.Model):
 
 def build_vae(arch: str, latent_dim: int, hidden_units: Sequence[int] = (500, 500),
               beta: float = 1.0, kl_warmup_steps: int = 0, seed: int | None = None,
-              image_shape: tuple[int, int, int] = MNIST_SHAPE, likelihood: str = "bernoulli") -> VAE:
+              image_shape: tuple[int, int, int] = MNIST_SHAPE, likelihood: str = "bernoulli",
+              objective: str = "elbo", iwae_k: int = 1) -> VAE:
     """A built (weights created) VAE for images of `image_shape`."""
     model = VAE(build_encoder(arch, latent_dim, hidden_units, image_shape),
                 build_decoder(arch, latent_dim, hidden_units, image_shape, likelihood),
                 beta=beta, kl_warmup_steps=kl_warmup_steps, seed=seed, likelihood=likelihood,
-                name="vae")
+                objective=objective, iwae_k=iwae_k, name="vae")
     model(np.zeros((1, *image_shape), np.float32))
     return model
 
@@ -257,20 +284,14 @@ def importance_weighted_log_likelihood(model: VAE, images: np.ndarray, samples: 
     """
 
     @tf.function(reduce_retracing=True)
-    def log_weights(batch, mean, log_var, count):
-        # (count, B) log-weights from one decoder pass over count·B codes.
-        shape = tf.concat([[count], tf.shape(mean)], axis=0)
-        z = model.reparameterize(tf.broadcast_to(mean, shape), tf.broadcast_to(log_var, shape))
-        logits = model.decoder(tf.reshape(z, [-1, shape[-1]]), training=False)
-        logits = tf.reshape(logits, tf.concat([shape[:2], tf.shape(logits)[1:]], axis=0))
-        return importance_log_weights(batch, logits, z, mean, log_var, model.likelihood)
+    def log_weights(batch, count):
+        return model.log_weights(batch, count)  # (count, B), one decoder pass over count·B codes
 
     chunk = max(1, max_decodes // batch_size)
     results = []
     for start in range(0, len(images), batch_size):
         batch = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
-        mean, log_var = model.encoder(batch, training=False)
-        weights = [log_weights(batch, mean, log_var, tf.constant(min(chunk, samples - done)))
+        weights = [log_weights(batch, tf.constant(min(chunk, samples - done)))
                    for done in range(0, samples, chunk)]
         results.append(iwae_log_likelihood(tf.concat(weights, axis=0)).numpy())
     return np.concatenate(results).astype(np.float64)

@@ -4,6 +4,7 @@
     python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, H, W[, C])
     python -m vae.sample --run runs/vae/NAME --interpolate --out interpolation.png
     python -m vae.sample --run runs/vae/NAME --traverse --out traversals.png   # shapes: one row per factor
+    python -m vae.sample --run runs/vae/NAME --prior gmm --components 10 --out gmm.png   # vae/prior.py
 
 Images are the means of the decoder's distribution (sigmoid(logits) for the Bernoulli),
 not samples from it: the usual way to show (and score) a VAE's samples. Grey images come
@@ -32,8 +33,10 @@ from common.plots import image_grid, plt
 from common.precision import load_model, use_precision
 from common.runs import load_run_config
 from vae.model import VAE, build_vae, encode_means
+from vae.prior import check_components, fit_latent_mixture, sample_latent_mixture
 
 MODEL_FILE = "model.keras"
+PRIORS = ("normal", "gmm")
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -237,6 +240,10 @@ class SampleSettings:
     traverse: bool = setting(False, "latent traversals of test image --pair[0] instead: for "
                                     "`shapes` one row per factor (the latent most correlated "
                                     "with it), else the 8 most variable latents")
+    prior: str = setting("normal", "where the codes come from: normal, N(0, I); gmm, a Gaussian "
+                                   "mixture fitted to the encoded training set (vae/prior.py)",
+                         choices=PRIORS)
+    components: int = setting(10, "mixture components of --prior gmm", positive=True)
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -300,9 +307,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {out}: {settings.steps}-step interpolation between test images "
               f"{settings.pair[0]} and {settings.pair[1]} (rows: linear, spherical)")
         return
-    images = sample_images(model, settings.n, settings.seed)
+    if settings.prior == "gmm":
+        images = decode(model, mixture_codes(settings, model))
+    else:
+        images = sample_images(model, settings.n, settings.seed)
     write_output(out, images, min(settings.n, 16), images=images)
-    print(f"wrote {out}: {settings.n} samples")
+    print(f"wrote {out}: {settings.n} samples ({settings.prior} prior)")
+
+
+def mixture_codes(settings: SampleSettings, model: VAE) -> np.ndarray:
+    """--n codes from a --components Gaussian mixture fitted to μ(x) of the run's training set."""
+    run_settings = load_run_config(settings.run, "vae")["settings"]
+    train = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                        image_size=run_settings.get("image_size"),
+                        channels=run_settings.get("channels")).x_train
+    check_components(settings.components, len(train))  # before the encoding and the fit
+    mixture = fit_latent_mixture(encode_means(model, train), settings.components, settings.seed)
+    return sample_latent_mixture(mixture, settings.n, settings.seed)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python -m vae.train --arch conv --latent-dim 2 --epochs 30      # + manifold and latent plots
     python -m vae.train --name mlp50 --epochs 100 --resume          # continue a killed run
     python -m vae.train --dataset shapes --image-size 32 --arch conv --likelihood logistic
+    python -m vae.train --objective iwae --iwae-k 5 --epochs 100    # Burda et al.'s IWAE objective
 
 Every epoch the test split gives the ELBO, its two terms, the active units and (with a
 small k, on a subset) the importance-weighted NLL; at the end the NLL uses k = --nll-k
@@ -45,6 +46,7 @@ from common.training import TrainingRun, TrainingSettings
 from vae.losses import LIKELIHOODS, bits_per_dim
 from vae.model import (
     ARCHITECTURES,
+    OBJECTIVES,
     VAE,
     active_units,
     build_vae,
@@ -102,11 +104,18 @@ class Settings(TrainingSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+    objective: str = setting("elbo", "training objective: elbo (Kingma & Welling) or iwae, the "
+                                      "importance-weighted bound L_k (Burda et al. 2015)",
+                             choices=OBJECTIVES)
+    iwae_k: int = setting(5, "importance samples per image of --objective iwae", positive=True)
 
     def validate(self) -> None:
         super().validate()
         check_dataset(self.dataset)
         check_image_options(self.image_size, None)
+        if self.objective == "iwae" and (self.beta != 1.0 or self.kl_warmup):
+            raise UserError("--objective iwae: the bound has no KL weight; leave --beta 1 and "
+                            "--kl-warmup 0")
 
 
 def binarization(settings: Settings) -> str:
@@ -258,7 +267,8 @@ def train(settings: Settings) -> Path:
             model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
                               beta=settings.beta, seed=settings.seed,
                               kl_warmup_steps=settings.kl_warmup * steps_per_epoch,
-                              image_shape=splits.image_shape, likelihood=settings.likelihood)
+                              image_shape=splits.image_shape, likelihood=settings.likelihood,
+                              objective=settings.objective, iwae_k=settings.iwae_k)
             optimizer = run.optimizer(keras.optimizers.Adam(settings.lr))
             model.compile(optimizer=optimizer)
             optimizer.build(model.trainable_variables)
