@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from common.classifier import FeatureClassifier, load_classifier
+from common.conditioning import cycled_labels, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
@@ -60,11 +61,6 @@ def class_count(generator: keras.Model) -> int:
     if len(generator.inputs) < 2:
         return 0
     return int(generator.get_layer("class_embedding").input_dim)
-
-
-def cycled_labels(n: int, n_classes: int) -> np.ndarray:
-    """0, 1, …, n_classes − 1, 0, 1, …: n labels, every class equally often (±1)."""
-    return (np.arange(n) % n_classes).astype(np.int32)
 
 
 def output_activation(generator: keras.Model) -> str:
@@ -183,7 +179,7 @@ class Settings:
 def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
     generator = load_generator(settings.run, settings.precision, settings.raw)
-    labels = requested_labels(settings, class_count(generator))
+    labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
     classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
     if settings.interpolate:
         walks = [interpolate(generator, settings.steps, settings.seed + i, settings.label)
@@ -207,21 +203,6 @@ def main(argv: list[str] | None = None) -> Path:
     if classifier is not None:
         print(json.dumps(score(settings.run, images, classifier, labels)))
     return out
-
-
-def requested_labels(settings: Settings, n_classes: int) -> np.ndarray | None:
-    """The class of each sample: --label, or the classes in turn; None when unconditional.
-    A --label the run cannot honour is a `UserError`."""
-    if settings.label is not None and not n_classes:
-        raise UserError(f"--label: {settings.run} is not a class-conditional run (train it with "
-                        "gan.train --conditional)")
-    if settings.label is not None and settings.label >= n_classes:
-        raise UserError(f"--label: must be below {n_classes} (the run's classes), got {settings.label}")
-    if not n_classes:
-        return None
-    if settings.label is not None:
-        return np.full(settings.n, settings.label, np.int32)
-    return cycled_labels(settings.n, n_classes)
 
 
 def run_classifier(run_dir: str | Path) -> FeatureClassifier:

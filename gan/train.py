@@ -24,6 +24,7 @@ from PIL import Image
 
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
+from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
 from common.data import CHANNELS, DATASETS, check_dataset, check_image_options, load_splits, make_dataset
 from common.errors import UserError, run_cli
@@ -43,7 +44,7 @@ from gan.model import (
     from_unit_range,
     to_unit_range,
 )
-from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, cycled_labels, sample_images
+from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, sample_images
 from gan.stabilizers import parse_augmentations, spectrally_normalized
 
 MODEL_NAME = "gan"
@@ -266,14 +267,6 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
             for lr in (settings.lr_d, settings.lr_g))
     model.compile(d_optimizer=run.optimizer(next(adam)), g_optimizer=run.optimizer(next(adam)))
     return model
-
-
-def class_count(labels: np.ndarray) -> int:
-    """The number of classes of a labelled training set, for --conditional (else a UserError)."""
-    if len(labels) == 0 or labels.min() < 0:
-        raise UserError("--conditional: the dataset has unlabelled images (labels come from "
-                        "MNIST-style arrays or a folder with one subfolder per class)")
-    return int(labels.max()) + 1
 
 
 def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun,

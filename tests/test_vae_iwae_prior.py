@@ -81,6 +81,30 @@ def test_bad_iwae_settings_are_user_errors(argv, fragment):
         parse_settings(Settings, argv, "")
 
 
+def test_conditional_vae_feeds_the_label_to_encoder_and_decoder(tmp_path):
+    model = tiny_vae(n_classes=10)
+    assert model.n_classes == 10
+    images = binary_images(2)
+    mean_3 = model._encode(images, tf.constant([3, 3]), False)[0].numpy()
+    mean_5 = model._encode(images, tf.constant([5, 5]), False)[0].numpy()
+    assert mean_3.shape == (2, 3) and not np.allclose(mean_3, mean_5)
+    z = tf.zeros((2, 3))
+    assert not np.allclose(model.decode(z, tf.constant([1, 1])).numpy(), model.decode(z, tf.constant([2, 2])).numpy())
+    assert model.log_weights(images, 4, labels=tf.constant([3, 5])).shape == (4, 2)
+    model.save(tmp_path / "c.keras")
+    loaded = keras.saving.load_model(tmp_path / "c.keras")
+    assert loaded.n_classes == 10
+    np.testing.assert_allclose(loaded.decode(z, tf.constant([1, 2])).numpy(),
+                               model.decode(z, tf.constant([1, 2])).numpy(), rtol=1e-6)
+
+
+def test_conditional_training_step_uses_the_batch_labels():
+    model = tiny_vae(n_classes=10)
+    model.compile(keras.optimizers.Adam(1e-3))
+    logs = model.train_step((binary_images(4), tf.constant([0, 1, 2, 3])))
+    assert np.isfinite(float(logs["loss"]))
+
+
 def test_mixture_finds_known_clusters_and_samples_reproducibly():
     rng = np.random.default_rng(0)
     centres = np.array([[-4.0, 0.0], [4.0, 2.0]])
@@ -99,6 +123,21 @@ def test_mixture_finds_known_clusters_and_samples_reproducibly():
 def test_more_components_than_codes_is_a_user_error():
     with pytest.raises(UserError, match="--components: 5 components"):
         fit_latent_mixture(np.zeros((4, 2)), 5)
+
+
+@pytest.mark.slow
+def test_conditional_run_samples_the_requested_class(cli, data_dir, tmp_path):
+    run = tmp_path / "cvae"
+    result = cli("vae.train", "--run-dir", str(run), "--conditional", "--epochs", "1",
+                 "--steps-per-epoch", "20", "--latent-dim", "4", "--hidden-units", "64", "--nll-k", "5",
+                 "--nll-k-train", "0", "--no-eval", "--quiet", env={"DATA_DIR": data_dir})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "sevens.npz"
+    result = cli("vae.sample", "--run", str(run), "--label", "7", "--n", "5", "--out", str(out))
+    assert result.returncode == 0 and np.load(out)["images"].shape == (5, 28, 28), result.stderr[-3000:]
+    assert_one_line_error(cli("vae.sample", "--run", str(run), "--label", "12", "--out",
+                              str(tmp_path / "x.png")), "--label: must be below 10")
+    assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.slow
@@ -121,6 +160,9 @@ def test_iwae_run_then_gmm_sampler_end_to_end(cli, data_dir, tmp_path):
     assert_one_line_error(cli("vae.sample", "--run", str(run), "--prior", "gmm", "--components",
                               "60000", "--out", str(bad), env={"DATA_DIR": data_dir}),
                           "--components: 60000 components")
+    assert not bad.exists()
+    assert_one_line_error(cli("vae.sample", "--run", str(run), "--label", "7", "--out", str(bad)),
+                          "not a class-conditional run")
     assert not bad.exists()
     assert_one_line_error(cli("vae.train", "--run-dir", str(tmp_path / "k0"), "--objective", "iwae",
                               "--iwae-k", "0"), "--iwae-k")
