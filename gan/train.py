@@ -3,7 +3,9 @@
     python -m gan.train --dataset shapes --image-size 32 --epochs 10
 
 Goodfellow et al. 2014, Algorithm 1 (k discriminator steps per generator step), with the
-paper's minimax loss, its non-saturating variant, or WGAN-GP (Gulrajani et al. 2017).
+paper's minimax loss, its non-saturating variant, WGAN-GP (Gulrajani et al. 2017), hinge or
+LSGAN; stabilisers --spectral-norm, --ema, --r1, --diffaugment and --conditional
+(gan/stabilizers.py, gan/conditional.py, docs/gan.md).
 A run folder (runs/gan/<name>) receives config.json, TensorBoard events, checkpoints of
 both networks and both optimizers every epoch, `generator.keras` (rewritten every epoch),
 a sample grid per epoch from a fixed noise batch (samples/epoch_NNN.png, samples.gif,
