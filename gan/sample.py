@@ -29,6 +29,7 @@ from common.evaluation import SampleQuality
 from common.files import atomic_write, read_json
 from common.images import save_image, to_uint8
 from common.latent import slerp
+from common.metrics import per_class_accuracy
 from common.plots import image_grid
 from common.precision import load_model
 from common.runs import load_run_config
@@ -214,12 +215,17 @@ def run_classifier(run_dir: str | Path) -> FeatureClassifier:
 def score(run_dir: str | Path, images: np.ndarray, classifier: FeatureClassifier | None = None,
           labels: np.ndarray | None = None) -> dict[str, float]:
     """Sample quality of `images` as `gan.train --eval` measures it, logged at the run's last
-    epoch; with the `labels` they were generated for, the classification accuracy score too."""
+    epoch; with the `labels` they were generated for, the classification accuracy score
+    too, overall and per class (`accuracy_per_class`, null for a class not drawn)."""
     classifier = classifier or run_classifier(run_dir)
     quality = SampleQuality(lambda n: images, classifier, TensorBoardLogger(run_dir), every=1, n=len(images),
                             labels=None if labels is None else (lambda n: labels))
     epochs = read_json(Path(run_dir) / "metrics.json", "metrics file").get("epochs", 0)
-    return {"epochs": epochs, "samples": len(images), **quality.evaluate(epochs)}
+    result = {"epochs": epochs, "samples": len(images), **quality.evaluate(epochs)}
+    if labels is not None:
+        per_class = per_class_accuracy(classifier.probabilities(images), labels, int(labels.max()) + 1)
+        result["accuracy_per_class"] = [None if np.isnan(a) else float(a) for a in per_class]
+    return result
 
 
 if __name__ == "__main__":

@@ -100,3 +100,46 @@ def test_label_on_an_unconditional_run_and_bad_ema_are_one_line_errors(cli, tmp_
     assert not (tmp_path / "s.png").exists()
     assert_one_line_error(cli("gan.train", "--run-dir", str(tmp_path / "ema"), "--ema", "1.5"), "--ema")
     assert not (tmp_path / "ema").exists()
+
+
+@pytest.mark.slow
+def test_score_gives_the_classification_accuracy_score(conditional_run, tiny_classifier_cache, monkeypatch):
+    from common.classifier import load_classifier
+    from common.conditioning import cycled_labels
+    from gan.sample import load_generator, score
+
+    monkeypatch.setenv("CLASSIFIER_CACHE", tiny_classifier_cache["CLASSIFIER_CACHE"])
+    labels = cycled_labels(200, 10)
+    images = sample_images(load_generator(conditional_run), 200, labels=labels)
+    result = score(conditional_run, images, labels=labels)
+    predicted = load_classifier("mnist", tiny_classifier_cache["DATA_DIR"]).probabilities(images).argmax(axis=1)
+    assert result["classification_accuracy_score"] == pytest.approx(np.mean(predicted == labels))
+    assert result["accuracy_per_class"] == pytest.approx([np.mean(predicted[labels == c] == c) for c in range(10)])
+
+
+@pytest.mark.slow
+def test_resume_restores_the_ema_generator_and_the_power_iteration(conditional_run, data_dir):
+    """Last in this file: it extends the shared run by one epoch."""
+    from common.checkpoints import Checkpointer
+    from common.training import TrainingRun
+    from gan.stabilizers import SpectralNorm
+    from gan.train import build
+
+    options = dict(run_dir=str(conditional_run), data_dir=data_dir, conditional=True, spectral_norm=True,
+                   ema=0.9, r1=1.0, diffaugment="translation,cutout", loss="hinge")
+    settings = Settings(**options, **{**TINY, "epochs": 2}, resume=True)
+    with TrainingRun("gan", settings, 2) as run:
+        model = build(settings, run, (28, 28, 1), n_classes=10)
+        checkpointer = Checkpointer(conditional_run / "checkpoints", generator=model.generator,
+                                    discriminator=model.discriminator, generator_ema=model.ema_generator)
+        checkpointer.checkpoint.restore(checkpointer.latest).expect_partial()
+        saved = keras.saving.load_model(conditional_run / "generator_ema.keras")
+        for restored, on_disk in zip(model.ema_generator.weights, saved.weights):
+            np.testing.assert_array_equal(restored.numpy(), on_disk.numpy())
+        layers = [inner for layer in model.discriminator.layers
+                  for inner in (layer.layers if isinstance(layer, keras.Model) else [layer])]
+        # A fresh u ~ N(0, I) has norm ≈ √units; after training steps it is a unit vector.
+        u = [layer.u.numpy() for layer in layers if isinstance(layer, SpectralNorm)]
+        assert len(u) == 4 and all(abs(np.linalg.norm(v) - 1) < 1e-4 for v in u)
+    train(settings)
+    assert json.loads((conditional_run / "metrics.json").read_text())["epochs"] == 2
