@@ -129,6 +129,10 @@ class GAN(keras.Model):
     d_updates = k·n and g_updates = n. The loss is looked up by name in
     `gan.losses.OBJECTIVES`; the logged values are epoch means (metric trackers, reset by
     Keras every epoch), the counters are returned as they are.
+    Stabilisers (docs/gan.md): `r1_gamma` adds γ/2·R1 to D's loss, `augment` is the
+    DiffAugment policy applied to every input of D, `ema_decay` keeps `ema_generator`, a
+    moving average of G's weights; with `n_classes` the pair is conditional (the dataset
+    then yields (images, (B, k) labels)).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
