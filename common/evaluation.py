@@ -16,7 +16,13 @@ import numpy as np
 
 from common.classifier import FeatureClassifier
 from common.data import load_splits
-from common.metrics import class_histogram, classifier_score, frechet_distance, gaussian_fit
+from common.metrics import (
+    class_histogram,
+    classification_accuracy_score,
+    classifier_score,
+    frechet_distance,
+    gaussian_fit,
+)
 from common.tensorboard import TensorBoardLogger
 
 
@@ -27,18 +33,22 @@ class SampleQuality(keras.callbacks.Callback):
     the test split of the classifier's dataset; their features are computed once. The
     latest values are kept in `self.latest` (and all of them in `self.history`) for the
     run's metrics.json; at the end of an epoch they are also added to Keras' epoch logs as
-    `sample_<name>`, so the run's history records them.
+    `sample_<name>`, so the run's history records them. `prefix` goes before every name
+    (`ema_`: a second instance scores a GAN's EMA generator). With `labels(n)`, the classes
+    `sample(n)` was asked for, it also logs the `classification_accuracy_score`.
     """
 
     def __init__(self, sample: Callable[[int], np.ndarray], classifier: FeatureClassifier,
                  logger: TensorBoardLogger, every: int, n: int = 2000,
-                 reference_images: np.ndarray | None = None):
+                 reference_images: np.ndarray | None = None, prefix: str = "",
+                 labels: Callable[[int], np.ndarray] | None = None):
         super().__init__()
         if every < 1 or n < 2:
             raise ValueError(f"need every >= 1 and n >= 2, got every={every}, n={n}")
         self.sample, self.classifier, self.logger = sample, classifier, logger
         self.every, self.n = every, n
         self.reference_images = reference_images
+        self.prefix, self.labels = prefix, labels
         self._reference_fit: tuple[np.ndarray, np.ndarray] | None = None
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
@@ -63,8 +73,13 @@ class SampleQuality(keras.callbacks.Callback):
                   "classifier_score": classifier_score(probabilities),
                   "classes_covered": float(histogram.classes_covered),
                   "class_kl_to_uniform": histogram.kl_to_uniform}
+        if self.labels is not None:
+            values["classification_accuracy_score"] = classification_accuracy_score(
+                probabilities, self.labels(self.n))
+        values = {self.prefix + name: value for name, value in values.items()}
         self.logger.scalars(values, step, split="eval")
-        self.logger.histogram("sample_classes", probabilities.argmax(axis=1), step, split="eval")
+        self.logger.histogram(f"{self.prefix}sample_classes", probabilities.argmax(axis=1), step,
+                              split="eval")
         self.logger.flush()
         self.latest = values
         self.history.append({"epoch": step, **values})

@@ -9,6 +9,8 @@ numbers here are comparable with each other but NOT with published Inception FID
 - `classifier_score`: the Inception Score of Salimans et al. 2016, "Improved Techniques
   for Training GANs", with a dataset-specific classifier.
 - `class_histogram`: how the samples spread over the classes (mode collapse).
+- `classification_accuracy_score`, `per_class_accuracy`: for class-conditional samples, the
+  share the classifier assigns to the class they were asked for.
 - `precision_recall`: Kynkäänniemi et al. 2019, "Improved Precision and Recall Metric for
   Assessing Generative Models".
 - `density_coverage`: Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for
@@ -192,6 +194,36 @@ def classifier_score(probabilities: np.ndarray) -> float:
     marginal = p.mean(axis=0, keepdims=True)
     kl = scipy.special.rel_entr(p, marginal).sum(axis=1)  # 0·log 0 = 0
     return float(np.exp(kl.mean()))
+
+
+def per_class_accuracy(probabilities: np.ndarray, requested: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_classes,): for each class c, the share of the samples asked for as c that the
+    classifier assigns to c (argmax of its probabilities (N, C)); NaN for a class never asked for."""
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    requested = np.asarray(requested).astype(np.int64)
+    if requested.shape != predicted.shape:
+        raise ValueError(f"expected one requested label per sample, got {requested.shape} for "
+                         f"{predicted.shape[0]} samples")
+    asked = np.bincount(requested, minlength=n_classes).astype(np.float64)
+    hits = np.bincount(requested[predicted == requested], minlength=n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(asked > 0, hits / asked, np.nan)
+
+
+def classification_accuracy_score(probabilities: np.ndarray, requested: np.ndarray) -> float:
+    """The share of class-conditional samples that the classifier assigns (argmax) to the
+    class they were generated for, in [0, 1]: how well a conditional model obeys its label.
+
+    Not Ravuri & Vinyals' (2019) CAS, which trains a classifier on the samples; here the
+    project's classifier, trained on real data, judges them (the conditional analogue of
+    the classifier score).
+    """
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    requested = np.asarray(requested).astype(np.int64)
+    if requested.shape != predicted.shape or len(requested) == 0:
+        raise ValueError(f"expected one requested label per sample, got {requested.shape} for "
+                         f"{predicted.shape[0]} samples")
+    return float(np.mean(predicted == requested))
 
 
 @dataclass(frozen=True)

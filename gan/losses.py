@@ -11,6 +11,10 @@ References:
   Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (§3.4, one-sided
   label smoothing).
   Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1).
+  Lim & Ye, "Geometric GAN", 2017 (eq. 9–10), the hinge loss as used by Miyato et al.,
+  "Spectral Normalization for Generative Adversarial Networks", ICLR 2018 (eq. 16–17).
+  Mao et al., "Least Squares Generative Adversarial Networks", ICCV 2017 (eq. 2, a=0, b=c=1).
+  Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018 (eq. 9, R1).
 """
 
 from __future__ import annotations
@@ -86,6 +90,45 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
+def hinge_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; Miyato et al. 2018, eq. 16).
+
+    D's outputs are unbounded scores; once a real score exceeds 1 (a fake one falls below
+    −1) that sample stops contributing, so D is not pushed to ever larger margins.
+    """
+    return tf.reduce_mean(tf.nn.relu(1.0 - real_scores)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_scores))
+
+
+def hinge_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """−E[D(G(z))] (Miyato et al. 2018, eq. 17): the generator's side of the hinge loss."""
+    return -tf.reduce_mean(fake_scores)
+
+
+def least_squares_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """½ E[(D(x) − 1)²] + ½ E[D(G(z))²]: LSGAN's D loss with targets b = 1 (real), a = 0 (fake)
+    (Mao et al. 2017, eq. 2). The quadratic keeps pulling fakes that lie far on the real
+    side of the boundary, where the sigmoid loss saturates."""
+    return 0.5 * tf.reduce_mean(tf.square(real_scores - 1.0)) + 0.5 * tf.reduce_mean(tf.square(fake_scores))
+
+
+def least_squares_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """½ E[(D(G(z)) − 1)²]: G wants D to output c = 1 for its samples (Mao et al. 2017, eq. 2)."""
+    return 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))
+
+
+def r1_penalty(discriminator: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
+    """E_x[‖∇ₓD(x)‖²] on real data; D's loss adds γ/2 times it (Mescheder et al. 2018, eq. 9).
+
+    Penalising D's gradient on the data only (not on interpolates as WGAN-GP does) makes
+    the GAN locally convergent near the equilibrium. The norm is over all pixels of a sample.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = discriminator(real)
+    gradients = tape.gradient(scores, real)  # the sum of the outputs: samples do not interact
+    return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+
+
 # --- the registry: each objective is a pair of functions returning (loss, logs) -----------
 
 def logistic_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor,
@@ -115,6 +158,28 @@ def wasserstein_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     return wasserstein_generator_loss(fake_scores), {}
 
 
+def hinge_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
+                        label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
+    """`hinge_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
+    return (hinge_discriminator_loss(real_scores, fake_scores),
+            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+
+
+def hinge_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
+    return hinge_generator_loss(fake_scores), {}
+
+
+def least_squares_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
+                                label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
+    """`least_squares_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
+    return (least_squares_discriminator_loss(real_scores, fake_scores),
+            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+
+
+def least_squares_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
+    return least_squares_generator_loss(fake_scores), {}
+
+
 @dataclass(frozen=True)
 class Objective:
     """One GAN objective: D's loss (real outputs, fake outputs, label smoothing) → (loss,
@@ -133,6 +198,8 @@ OBJECTIVES: dict[str, Objective] = {
     "minimax": Objective(logistic_discriminator, minimax_generator),
     "wgan-gp": Objective(wasserstein_critic, wasserstein_generator, gradient_penalty=True,
                          logits=False),
+    "hinge": Objective(hinge_discriminator, hinge_generator, logits=False),
+    "lsgan": Objective(least_squares_discriminator, least_squares_generator, logits=False),
 }
 LOSSES = tuple(OBJECTIVES)
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from common.networks import MNIST_SHAPE, conv_levels
-from gan import losses
+from gan import losses, stabilizers
 
 ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
@@ -47,6 +47,11 @@ class MinibatchStd(keras.layers.Layer):
         spread = keras.ops.mean(keras.ops.sqrt(keras.ops.var(features, axis=0) + 1e-8))
         spread_map = keras.ops.ones_like(features[..., :1]) * keras.ops.cast(spread, features.dtype)
         return keras.ops.concatenate([features, spread_map], axis=-1)
+
+
+def noise_size(generator: keras.Model) -> int:
+    """The length of z: the generator's (first) input, also for a conditional [noise, label] one."""
+    return int(generator.inputs[0].shape[-1])
 
 
 def from_unit_range(images, activation: str):
@@ -176,11 +181,18 @@ class GAN(keras.Model):
     MAP Inference for Image Super-resolution", §3.2; Arjovsky & Bottou 2017): real images
     that sit on the edge of the generator's range (black backgrounds at exactly −1, which
     tanh never reaches) then no longer give D a tell that has nothing to do with content.
+
+    Stabilisers (docs/gan.md): `r1_gamma` adds γ/2·R1 to D's loss, `augment` is the
+    DiffAugment policy applied to every input of D, `ema_decay` keeps `ema_generator`, a
+    moving average of G's weights; with `n_classes` the pair is conditional (the dataset
+    then yields (images, (B, k) labels)).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
                  k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, seed: int = 0,
-                 instance_noise: float = 0.0, noise_steps: int = 1, **kwargs):
+                 instance_noise: float = 0.0, noise_steps: int = 1,
+                 r1_gamma: float = 0.0, augment: tuple[str, ...] = (), ema_decay: float | None = None,
+                 n_classes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.instance_noise, self.noise_steps = instance_noise, max(1, noise_steps)
         # The noise z (and WGAN-GP's ε) come from one generator: made under a tf.distribute
@@ -190,7 +202,14 @@ class GAN(keras.Model):
         self.generator, self.discriminator = generator, discriminator
         self.loss_name, self.k = loss, k
         self.label_smoothing, self.gp_weight = label_smoothing, gp_weight
-        self.noise_dim = generator.input_shape[-1]
+        self.noise_dim = noise_size(generator)
+        # Stabilisers (gan/stabilizers.py, docs/gan.md): R1 weight γ, the DiffAugment policy,
+        # the EMA generator, and the classes of a conditional pair (0: unconditional).
+        self.r1_gamma, self.augment, self.n_classes = r1_gamma, tuple(augment), n_classes
+        self.ema_decay, self.ema_generator = ema_decay, None
+        if ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         self.trackers: dict[str, keras.metrics.Mean] = {}
         self.built = True  # both networks are built; there is no `call` for Keras to trace
 
@@ -208,7 +227,8 @@ class GAN(keras.Model):
         # One tracker per logged value, made here (outside the traced train_step).
         names = ["d_loss", "g_loss", "d_grad_norm", "g_grad_norm",
                  *(["d_real", "d_fake"] if self.objective.logits else ["critic_real", "critic_fake"]),
-                 *(["gradient_penalty"] if self.objective.gradient_penalty else [])]
+                 *(["gradient_penalty"] if self.objective.gradient_penalty else []),
+                 *(["r1_penalty"] if self.r1_gamma > 0 else [])]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @staticmethod
@@ -236,40 +256,72 @@ class GAN(keras.Model):
         sigma = self.instance_noise * tf.maximum(0.0, 1.0 - progress)
         return images + tf.cast(sigma, images.dtype) * self.noise.normal(tf.shape(images), dtype=images.dtype)
 
-    def discriminator_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
-        """One update of D on a real minibatch and a fresh noise minibatch; G is untouched."""
-        noise = self.noise.normal([tf.shape(real)[0], self.noise_dim])
-        real, fake = self.noisy(real), self.noisy(self.generator(noise, training=True))
+    def _generate(self, noise: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        return self.generator(noise if labels is None else [noise, labels], training=True)
+
+    def _discriminate(self, images: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        """D's output for `images` as D sees them: with instance noise and DiffAugment when
+        on, and the labels of a conditional (projection) discriminator."""
+        images = self.noisy(images)
+        if self.augment:
+            images = stabilizers.diff_augment(images, self.augment, self.noise)
+        return self.discriminator(images if labels is None else [images, labels], training=True)
+
+    def _fake_labels(self, batch_size: int | tf.Tensor) -> tf.Tensor | None:
+        """Classes for a fake minibatch, uniform over the classes (None when unconditional)."""
+        if not self.n_classes:
+            return None
+        return self.noise.uniform([batch_size], 0, self.n_classes, dtype=tf.int32)
+
+    def discriminator_step(self, real: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """One update of D on a real minibatch (with its labels when conditional) and a fresh
+        noise minibatch; G is untouched."""
+        batch = tf.shape(real)[0]
+        fake_labels = self._fake_labels(batch)
+        fake = self._generate(self.noise.normal([batch, self.noise_dim]), fake_labels)
         with tf.GradientTape() as tape:
-            real_out = self.discriminator(real, training=True)
-            fake_out = self.discriminator(fake, training=True)
+            real_out = self._discriminate(real, labels)
+            fake_out = self._discriminate(fake, fake_labels)
             loss, logs = self.objective.discriminator(real_out, fake_out, self.label_smoothing)
             if self.objective.gradient_penalty:
-                epsilon = self.noise.uniform([tf.shape(real)[0], 1, 1, 1], dtype=real.dtype)
+                epsilon = self.noise.uniform([batch, 1, 1, 1], dtype=real.dtype)
                 logs["gradient_penalty"] = losses.gradient_penalty(
-                    lambda x: self.discriminator(x, training=True), real, fake, epsilon)
+                    lambda x: self._discriminate(x, labels), real, fake, epsilon)
                 loss += self.gp_weight * logs["gradient_penalty"]
+            if self.r1_gamma > 0:
+                logs["r1_penalty"] = losses.r1_penalty(lambda x: self._discriminate(x, labels), real)
+                loss += 0.5 * self.r1_gamma * logs["r1_penalty"]
             objective = self._objective(self.d_optimizer, loss)
         norm = self._apply(self.d_optimizer, objective, tape, self.discriminator.trainable_variables)
         return {"d_loss": loss, **logs, "d_grad_norm": norm}
 
     def generator_step(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
-        """One update of G on a fresh noise minibatch; D's weights are untouched."""
+        """One update of G on a fresh noise minibatch; D's weights are untouched. The EMA
+        generator, when there is one, then moves towards G (`stabilizers.update_ema`)."""
         noise = self.noise.normal([batch_size, self.noise_dim])
+        labels = self._fake_labels(batch_size)
         with tf.GradientTape() as tape:
-            fake_out = self.discriminator(self.noisy(self.generator(noise, training=True)), training=True)
+            fake_out = self._discriminate(self._generate(noise, labels), labels)
             loss, logs = self.objective.generator(fake_out)
             objective = self._objective(self.g_optimizer, loss)
         norm = self._apply(self.g_optimizer, objective, tape, self.generator.trainable_variables)
+        if self.ema_generator is not None:
+            decay = stabilizers.ema_decay_at(self.ema_decay, self.g_optimizer.iterations)
+            stabilizers.update_ema(self.ema_generator.trainable_variables,
+                                   self.generator.trainable_variables, decay)
+            stabilizers.copy_variables(self.ema_generator.non_trainable_variables,
+                                       self.generator.non_trainable_variables)
         return {"g_loss": loss, **logs, "g_grad_norm": norm}
 
-    def train_step(self, real_batches: tf.Tensor) -> dict[str, tf.Tensor]:
+    def train_step(self, data: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Algorithm 1, one iteration: k discriminator steps, then one generator step.
 
-        Logged D values are those of the last of the k steps.
+        `data` is the (B, k, H, W, C) real images, or (images, (B, k) labels) when
+        conditional. Logged D values are those of the last of the k steps.
         """
+        real_batches, labels = data if isinstance(data, tuple) else (data, None)
         for i in range(self.k):
-            logs = self.discriminator_step(real_batches[:, i])
+            logs = self.discriminator_step(real_batches[:, i], None if labels is None else labels[:, i])
         logs.update(self.generator_step(tf.shape(real_batches)[0]))
         for name, value in logs.items():
             self.trackers[name].update_state(value)

@@ -6,6 +6,8 @@ and (N, H, W, 3) for colour images.
 `--steps` images per walk, `--n` walks). `--score` also scores the samples with the cached
 classifier (FID on its features against the test set, classifier score, classes covered),
 prints them and logs them to the run's TensorBoard.
+A run trained with `--ema` is sampled with its EMA generator (`--raw`: the trained one).
+A class-conditional run (`--conditional`) draws the classes in turn, or only `--label C`.
 """
 
 from __future__ import annotations
@@ -20,27 +22,33 @@ import keras
 import numpy as np
 
 from common.classifier import FeatureClassifier, load_classifier
+from common.conditioning import cycled_labels, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write, read_json
 from common.images import save_image, to_uint8
 from common.latent import slerp
+from common.metrics import per_class_accuracy
 from common.plots import image_grid
 from common.precision import load_model
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
-from gan.model import to_unit_range
+from gan.model import noise_size, to_unit_range
 
 GENERATOR_FILE = "generator.keras"
+EMA_GENERATOR_FILE = "generator_ema.keras"  # the weights' moving average (gan.train --ema)
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 
 
-def load_generator(run_dir: str | Path, precision: str = "float32") -> keras.Model:
-    """The generator a `gan.train` run saved (after each epoch), computing in `precision`."""
+def load_generator(run_dir: str | Path, precision: str = "float32", raw: bool = False) -> keras.Model:
+    """The generator a `gan.train` run saved (after each epoch), computing in `precision`:
+    its EMA generator when it has one, unless `raw`."""
     run_dir = Path(run_dir)
     load_run_config(run_dir, "gan")
     path = run_dir / GENERATOR_FILE
+    if not raw and (run_dir / EMA_GENERATOR_FILE).is_file():
+        path = run_dir / EMA_GENERATOR_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: has no {GENERATOR_FILE} yet (no epoch finished)")
     try:
@@ -49,29 +57,56 @@ def load_generator(run_dir: str | Path, precision: str = "float32") -> keras.Mod
         raise UserError(f"{path}: cannot load the generator ({first_line(error)})") from None
 
 
-def generate(generator: keras.Model, noise: np.ndarray) -> np.ndarray:
+def class_count(generator: keras.Model) -> int:
+    """The classes of a conditional generator ([noise, label] inputs); 0 when unconditional."""
+    if len(generator.inputs) < 2:
+        return 0
+    return int(generator.get_layer("class_embedding").input_dim)
+
+
+def output_activation(generator: keras.Model) -> str:
+    """The activation of the `to_image` layer, also inside a conditional generator's body."""
+    for layer in generator.layers:
+        if layer.name == "to_image":
+            return layer.get_config()["activation"]
+        if isinstance(layer, keras.Model):
+            return output_activation(layer)
+    raise UserError(f"{generator.name}: has no to_image layer; not a gan.train generator")
+
+
+def generate(generator: keras.Model, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """Images (N, H, W) grey or (N, H, W, C) colour, float32 in [0, 1], for noise (N, noise_dim),
-    whatever the output activation."""
-    images = generator.predict(noise, batch_size=256, verbose=0).astype(np.float32)
-    images = to_unit_range(images, generator.get_layer("to_image").get_config()["activation"])
+    whatever the output activation. A conditional generator takes `labels` (N,), by
+    default the classes in turn."""
+    n_classes = class_count(generator)
+    if n_classes and labels is None:
+        labels = cycled_labels(len(noise), n_classes)
+    inputs = [noise, np.asarray(labels, np.int32)] if n_classes else noise
+    images = generator.predict(inputs, batch_size=256, verbose=0).astype(np.float32)
+    images = to_unit_range(images, output_activation(generator))
     images = images[..., 0] if images.shape[-1] == 1 else images
     return np.clip(images, 0.0, 1.0)
 
 
 def noise_for(generator: keras.Model, n: int, seed: int) -> np.ndarray:
     """n noise vectors z ~ N(0, I), reproducible from the seed."""
-    return np.random.default_rng(seed).standard_normal((n, generator.input_shape[-1])).astype(np.float32)
+    return np.random.default_rng(seed).standard_normal((n, noise_size(generator))).astype(np.float32)
 
 
-def sample_images(generator: keras.Model, n: int, seed: int = 0) -> np.ndarray:
-    """n samples (n, H, W[, C]) float32 in [0, 1]."""
-    return generate(generator, noise_for(generator, n, seed))
+def sample_images(generator: keras.Model, n: int, seed: int = 0,
+                  labels: np.ndarray | None = None) -> np.ndarray:
+    """n samples (n, H, W[, C]) float32 in [0, 1] (of the classes `labels` when conditional)."""
+    return generate(generator, noise_for(generator, n, seed), labels)
 
 
-def interpolate(generator: keras.Model, steps: int, seed: int = 0) -> np.ndarray:
-    """(steps, H, W[, C]) images along the latent path between two noise vectors drawn from `seed`."""
+def interpolate(generator: keras.Model, steps: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+    """(steps, H, W[, C]) images along the latent path between two noise vectors drawn from
+    `seed` (for a conditional generator all of class `label`, by default seed mod classes)."""
     start, end = noise_for(generator, 2, seed)
-    return generate(generator, slerp(start, end, np.linspace(0.0, 1.0, steps)).astype(np.float32))
+    n_classes = class_count(generator)
+    labels = np.full(steps, seed % n_classes if label is None else label) if n_classes else None
+    return generate(generator, slerp(start, end, np.linspace(0.0, 1.0, steps)).astype(np.float32),
+                    labels)
 
 
 INTERPOLATION = "spherical interpolation between two prior samples"
@@ -112,7 +147,7 @@ def load_sampler(run_dir: str | Path, precision: str = "float32") -> GANSampler:
     (generator) parameters, noise size and what `interpolations` shows."""
     generator = load_generator(run_dir, precision)
     return GANSampler(generator, {"family": "gan", "sampler_parameters": generator.count_params(),
-                                  "latent_dim": int(generator.input_shape[-1]),
+                                  "latent_dim": noise_size(generator),
                                   "interpolation": INTERPOLATION})
 
 
@@ -128,6 +163,9 @@ class Settings:
     score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation)")
     zoom: int = setting(1, "enlarge a PNG/JPEG grid by this integer factor (nearest neighbour)",
                         min=1, max=16)
+    label: int | None = setting(None, "class-conditional runs: every sample of this class "
+                                      "(unset: the classes in turn)", min=0)
+    raw: bool = setting(False, "use the trained generator even when the run saved an EMA one")
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -141,14 +179,18 @@ class Settings:
 
 def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
-    generator = load_generator(settings.run, settings.precision)
+    generator = load_generator(settings.run, settings.precision, settings.raw)
+    labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
     classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
     if settings.interpolate:
-        walks = [interpolate(generator, settings.steps, settings.seed + i) for i in range(settings.n)]
+        walks = [interpolate(generator, settings.steps, settings.seed + i, settings.label)
+                 for i in range(settings.n)]
         images, columns = np.concatenate(walks), settings.steps
     else:
-        images = sample_images(generator, settings.n, settings.seed)
+        images = sample_images(generator, settings.n, settings.seed, labels)
         columns = math.ceil(math.sqrt(len(images)))
+        if labels is not None and settings.label is None:
+            columns = class_count(generator)  # one column per class
     out = Path(settings.out)
     if out.suffix.lower() == ".npz":
         buffer = io.BytesIO()
@@ -160,7 +202,7 @@ def main(argv: list[str] | None = None) -> Path:
         save_image(out, np.repeat(np.repeat(grid, settings.zoom, axis=0), settings.zoom, axis=1))
     print(f"wrote {len(images)} images to {out}")
     if classifier is not None:
-        print(json.dumps(score(settings.run, images, classifier)))
+        print(json.dumps(score(settings.run, images, classifier, labels)))
     return out
 
 
@@ -170,13 +212,20 @@ def run_classifier(run_dir: str | Path) -> FeatureClassifier:
     return load_classifier(run_settings["dataset"], run_settings.get("data_dir"))
 
 
-def score(run_dir: str | Path, images: np.ndarray,
-          classifier: FeatureClassifier | None = None) -> dict[str, float]:
-    """Sample quality of `images` as `gan.train --eval` measures it, logged at the run's last epoch."""
+def score(run_dir: str | Path, images: np.ndarray, classifier: FeatureClassifier | None = None,
+          labels: np.ndarray | None = None) -> dict[str, float]:
+    """Sample quality of `images` as `gan.train --eval` measures it, logged at the run's last
+    epoch; with the `labels` they were generated for, the classification accuracy score
+    too, overall and per class (`accuracy_per_class`, null for a class not drawn)."""
     classifier = classifier or run_classifier(run_dir)
-    quality = SampleQuality(lambda n: images, classifier, TensorBoardLogger(run_dir), every=1, n=len(images))
+    quality = SampleQuality(lambda n: images, classifier, TensorBoardLogger(run_dir), every=1, n=len(images),
+                            labels=None if labels is None else (lambda n: labels))
     epochs = read_json(Path(run_dir) / "metrics.json", "metrics file").get("epochs", 0)
-    return {"epochs": epochs, "samples": len(images), **quality.evaluate(epochs)}
+    result = {"epochs": epochs, "samples": len(images), **quality.evaluate(epochs)}
+    if labels is not None:
+        per_class = per_class_accuracy(classifier.probabilities(images), labels, int(labels.max()) + 1)
+        result["accuracy_per_class"] = [None if np.isnan(a) else float(a) for a in per_class]
+    return result
 
 
 if __name__ == "__main__":

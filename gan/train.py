@@ -3,7 +3,9 @@
     python -m gan.train --dataset shapes --image-size 32 --epochs 10
 
 Goodfellow et al. 2014, Algorithm 1 (k discriminator steps per generator step), with the
-paper's minimax loss, its non-saturating variant, or WGAN-GP (Gulrajani et al. 2017).
+paper's minimax loss, its non-saturating variant, WGAN-GP (Gulrajani et al. 2017), hinge or
+LSGAN; stabilisers --spectral-norm, --ema, --r1, --diffaugment and --conditional
+(gan/stabilizers.py, gan/conditional.py, docs/gan.md).
 A run folder (runs/gan/<name>) receives config.json, TensorBoard events, checkpoints of
 both networks and both optimizers every epoch, `generator.keras` (rewritten every epoch),
 a sample grid per epoch from a fixed noise batch (samples/epoch_NNN.png, samples.gif,
@@ -24,6 +26,7 @@ from PIL import Image
 
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
+from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
 from common.data import (
     CHANNELS,
@@ -41,6 +44,7 @@ from common.images import save_image
 from common.networks import conv_levels
 from common.plots import image_grid, plot_curves, save_figure
 from common.training import TrainingRun, TrainingSettings
+from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.losses import LOSSES, objective
 from gan.model import (
     ARCHITECTURES,
@@ -51,7 +55,8 @@ from gan.model import (
     from_unit_range,
     to_unit_range,
 )
-from gan.sample import GENERATOR_FILE, sample_images
+from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, sample_images
+from gan.stabilizers import parse_augmentations, spectrally_normalized
 
 MODEL_NAME = "gan"
 GRID_SIZE = 64  # fixed-noise samples shown each epoch (8 × 8)
@@ -101,6 +106,19 @@ class Settings(TrainingSettings):
                                "with the cached classifier of common.classifier")
     eval_every: int = setting(1, "epochs between sample-quality scores", positive=True)
     eval_samples: int = setting(10000, "samples scored each time", min=2)
+    # Stabilisers and conditioning (docs/gan.md, "Stabilisers"; gan/stabilizers.py).
+    spectral_norm: bool = setting(False, "dcgan: spectral normalisation of every weight of D "
+                                         "(Miyato et al. 2018)")
+    r1: float = setting(0.0, "R1 penalty weight γ: D's loss + γ/2·E‖∇D(x)‖² on real images "
+                             "(Mescheder et al. 2018; 0: off)", min=0.0)
+    ema: float | None = setting(None, "decay of an exponential moving average of G's weights, "
+                                      "saved as generator_ema.keras, scored as sample_ema_* and "
+                                      "used by gan.sample (e.g. 0.999; unset: off)", min=0.0)
+    diffaugment: str | None = setting(None, "DiffAugment on every input of D, real and fake "
+                                            "(Zhao et al. 2020): translation, cutout or "
+                                            "translation,cutout")
+    conditional: bool = setting(False, "class-conditional: G gets a label embedding, D is a "
+                                       "projection discriminator (Miyato & Koyama 2018)")
 
     def __post_init__(self) -> None:
         # Radford et al.'s tanh for the digits (the documented MNIST runs); colour data put
@@ -124,20 +142,30 @@ class Settings(TrainingSettings):
         if self.d_batchnorm and objective(self.loss).gradient_penalty:
             raise UserError("--d-batchnorm: batch norm makes the gradient penalty depend on the "
                             f"whole batch; not with {self.loss}")
+        if self.ema is not None and self.ema >= 1.0:
+            raise UserError(f"--ema: the decay must lie in [0, 1), got {self.ema}")
+        if self.diffaugment is not None:
+            parse_augmentations(self.diffaugment)
+        if self.spectral_norm and self.arch != "dcgan":
+            raise UserError("--spectral-norm: implemented for --arch dcgan (the mlp's maxout "
+                            "layers are not wrapped)")
         if not objective(self.loss).logits and self.label_smoothing > 0:
             raise UserError(f"--label-smoothing applies to losses of a probability D(x), not to "
                             f"{self.loss}")
 
 
-def make_training_data(images: np.ndarray, settings: Settings) -> tf.data.Dataset:
+def make_training_data(images: np.ndarray, settings: Settings,
+                       labels: np.ndarray | None = None) -> tf.data.Dataset:
     """Endless (batch, k, H, W, C) batches: k fresh minibatches per iteration, scaled to
-    the generator's output range, reshuffled every pass over the data."""
+    the generator's output range, reshuffled every pass over the data; with `labels`,
+    (images, (batch, k) labels) pairs."""
     batch, k, shape = settings.batch_size, settings.k, images.shape[1:]
-    dataset = make_dataset(images, batch_size=batch * k, shuffle=True, seed=settings.seed,
+    dataset = make_dataset(images, labels, batch_size=batch * k, shuffle=True, seed=settings.seed,
                            drop_remainder=True, repeat=True)
 
-    def stack(images: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(from_unit_range(images, settings.output_activation), (batch, k, *shape))
+    def stack(images: tf.Tensor, *labels: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        images = tf.reshape(from_unit_range(images, settings.output_activation), (batch, k, *shape))
+        return (images, tf.reshape(labels[0], (batch, k))) if labels else images
 
     return dataset.map(stack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -184,14 +212,36 @@ def plot_training(run_dir: Path, metrics: dict[str, Any], loss: str) -> None:
                 xlabel="generator step", ylabel="mean over the batch")
 
 
+@dataclass
+class FixedInputs:
+    """The noise (and labels, when conditional) of the per-epoch sample grid: 8 × 8, or
+    for a conditional model 8 rows × one column per class (≤ 16)."""
+
+    noise: np.ndarray
+    labels: np.ndarray | None
+    columns: int
+
+    @classmethod
+    def draw(cls, settings: Settings, n_classes: int) -> FixedInputs:
+        columns = min(n_classes, 16) if n_classes else 8
+        count = GRID_SIZE if not n_classes else 8 * columns
+        noise = np.random.default_rng(settings.seed).standard_normal((count, settings.noise_dim))
+        labels = (np.arange(count) % columns).astype(np.int32) if n_classes else None
+        return cls(noise.astype(np.float32), labels, columns)
+
+    def images(self, generator: keras.Model, activation: str) -> np.ndarray:
+        inputs = self.noise if self.labels is None else [self.noise, self.labels]
+        return to_unit_range(generator(inputs, training=False).numpy(), activation)
+
+
 class TrainingMonitor(keras.callbacks.Callback):
     """Step scalars every --log-every steps into TensorBoard and metrics.json's
     `step_history`; per epoch: the fixed-noise grid, GIF, progress strip, generator file
-    and curves."""
+    (and the EMA generator's file and grid, samples_ema.png) and curves."""
 
-    def __init__(self, run: TrainingRun, settings: Settings, fixed_noise: np.ndarray):
+    def __init__(self, run: TrainingRun, settings: Settings, fixed: FixedInputs):
         super().__init__()
-        self.run, self.settings, self.fixed_noise = run, settings, fixed_noise
+        self.run, self.settings, self.fixed = run, settings, fixed
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         values = {name: float(value) for name, value in (logs or {}).items()}
@@ -206,33 +256,64 @@ class TrainingMonitor(keras.callbacks.Callback):
         if getattr(self.model, "diverged", False):
             return
         generator, run_dir = self.model.generator, self.run.run_dir
-        samples = to_unit_range(generator(self.fixed_noise, training=False).numpy(),
-                                self.settings.output_activation)
+        samples = self.fixed.images(generator, self.settings.output_activation)
         self.run.logger.images("samples", samples, epoch + 1)
         frames = run_dir / "samples"
-        save_image(frames / f"epoch_{epoch + 1:03d}.png", image_grid(samples, 8))
+        save_image(frames / f"epoch_{epoch + 1:03d}.png", image_grid(samples, self.fixed.columns))
         write_gif(sorted(frames.glob("epoch_*.png")), run_dir / "samples.gif")
         write_progress(sorted(frames.glob("epoch_*.png")), run_dir / "progress.png",
                        height=samples.shape[1])
         save_model(generator, run_dir / GENERATOR_FILE)
+        ema = self.model.ema_generator
+        if ema is not None:
+            ema_samples = self.fixed.images(ema, self.settings.output_activation)
+            self.run.logger.images("samples_ema", ema_samples, epoch + 1)
+            save_image(run_dir / "samples_ema.png", image_grid(ema_samples, self.fixed.columns))
+            save_model(ema, run_dir / EMA_GENERATOR_FILE)
         plot_training(run_dir, self.run.metrics, self.settings.loss)
 
 
 def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int],
-          total_steps: int = 1) -> GAN:
-    """The generator, discriminator and their optimizers, compiled into a `GAN`."""
-    generator = build_generator(settings.arch, settings.noise_dim, settings.output_activation,
+          total_steps: int = 1, n_classes: int = 0) -> GAN:
+    """The generator, discriminator and their optimizers, compiled into a `GAN`; with
+    `n_classes`, the conditional pair of `gan.conditional`."""
+    noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
+    generator = build_generator(settings.arch, noise_dim, settings.output_activation,
                                 image_shape, settings.width)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,
                                         batch_norm=settings.d_batchnorm,
                                         minibatch_std=settings.minibatch_std)
+    if settings.spectral_norm:
+        discriminator = spectrally_normalized(discriminator)
+    if n_classes:
+        generator = conditional_generator(generator, n_classes)
+        discriminator = projection_discriminator(discriminator, n_classes, settings.spectral_norm)
+    augment = parse_augmentations(settings.diffaugment) if settings.diffaugment else ()
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
-                seed=settings.seed, instance_noise=settings.instance_noise, noise_steps=total_steps)
+                seed=settings.seed, instance_noise=settings.instance_noise, noise_steps=total_steps,
+                r1_gamma=settings.r1, augment=augment, ema_decay=settings.ema,
+                n_classes=n_classes)
     adam = (keras.optimizers.Adam(lr, settings.beta1, settings.beta2)
             for lr in (settings.lr_d, settings.lr_g))
     model.compile(d_optimizer=run.optimizer(next(adam)), g_optimizer=run.optimizer(next(adam)))
     return model
+
+
+def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun,
+                   n_classes: int) -> list[SampleQuality]:
+    """FID, classifier score and class histogram of the samples (mode collapse shows there),
+    the classification accuracy score when conditional; for the EMA generator as well,
+    logged as `ema_*`."""
+    if classifier is None:
+        return []
+    labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
+    generators = {"": model.generator, "ema_": model.ema_generator}
+    return [SampleQuality(lambda n, g=generator: sample_images(g, n, seed=settings.seed,
+                                                               labels=labels and labels(n)),
+                          classifier, run.logger, every=settings.eval_every, n=settings.eval_samples,
+                          prefix=prefix, labels=labels)
+            for prefix, generator in generators.items() if generator is not None]
 
 
 def scoring_classifier(settings: Settings):
@@ -246,32 +327,30 @@ def train(settings: Settings) -> Path:
     # The run (and its tf.distribute strategy) first: a multi-worker strategy must exist
     # before any TensorFlow op. Nothing is written before `run.start`.
     with TrainingRun("gan", settings, settings.epochs) as run:
-        images = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
-                             channels=settings.channels).x_train
+        splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                             channels=settings.channels)
+        images = splits.x_train
         if settings.batch_size * settings.k > len(images):
             raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
                             f"{len(images)} training images")
+        n_classes = class_count(splits.y_train) if settings.conditional else 0
         classifier = scoring_classifier(settings)
         steps_per_epoch = len(images) // (settings.batch_size * settings.k)
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
-            model = build(settings, run, images.shape[1:], settings.epochs * steps_per_epoch)
+            model = build(settings, run, images.shape[1:], settings.epochs * steps_per_epoch, n_classes)
+        ema = {"generator_ema": model.ema_generator} if model.ema_generator is not None else {}
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
-                   "noise": model.noise},
+                   "noise": model.noise, **ema},
                   steps=model.g_optimizer.iterations, parameters=model.count_params(),
                   sampler_parameters=model.generator.count_params(),
                   hparams=["sample_fid", "sample_classifier_score"])
-        fixed_noise = np.random.default_rng(settings.seed).standard_normal(
-            (GRID_SIZE, settings.noise_dim)).astype(np.float32)
-        # FID, classifier score and the class histogram of the samples: mode collapse shows there.
-        quality = None if classifier is None else SampleQuality(
-            lambda n: sample_images(model.generator, n, seed=settings.seed), classifier,
-            run.logger, every=settings.eval_every, n=settings.eval_samples)
-        run.fit(model, make_training_data(images, settings), steps_per_epoch,
-                callbacks=[*([quality] if quality else []),
-                           TrainingMonitor(run, settings, fixed_noise)])
+        quality = sample_quality(settings, model, classifier, run, n_classes)
+        data = make_training_data(images, settings, splits.y_train if n_classes else None)
+        run.fit(model, data, steps_per_epoch,
+                callbacks=[*quality, TrainingMonitor(run, settings, FixedInputs.draw(settings, n_classes))])
         metrics = run.finish(discriminator_steps=int(model.d_optimizer.iterations.numpy()))
     if not settings.quiet:
         print(f"{run.run_dir}: {metrics['epochs']} epochs, {metrics['train_seconds']:.0f} s; "

@@ -84,7 +84,7 @@ def test_each_discriminator_step_gets_its_own_real_minibatch():
     model = make_gan("mlp", k=3)
     seen = []
     step = model.discriminator_step
-    model.discriminator_step = lambda real: seen.append(real.numpy()) or step(real)
+    model.discriminator_step = lambda real, labels=None: seen.append(real.numpy()) or step(real, labels)
     batch = real_batches(8, 3)
     model.train_step(tf.constant(batch))
     assert len(seen) == 3

@@ -4,6 +4,7 @@
     python -m vae.sample --run runs/vae/NAME --n 2000 --out samples.npz   # `images` uint8 (N, H, W[, C])
     python -m vae.sample --run runs/vae/NAME --interpolate --out interpolation.png
     python -m vae.sample --run runs/vae/NAME --traverse --out traversals.png   # shapes: one row per factor
+    python -m vae.sample --run runs/vae/NAME --prior gmm --components 10 --out gmm.png   # vae/prior.py
 
 Images are the means of the decoder's distribution (sigmoid(logits) for the Bernoulli),
 not samples from it: the usual way to show (and score) a VAE's samples. Grey images come
@@ -22,6 +23,7 @@ from PIL import Image
 from scipy.stats import norm
 
 from common.checkpoints import Checkpointer
+from common.conditioning import class_count, cycled_labels, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.data import image_shape_of, load_splits
 from common.errors import UserError, first_line, run_cli
@@ -32,8 +34,10 @@ from common.plots import image_grid, plt
 from common.precision import load_model, use_precision
 from common.runs import load_run_config
 from vae.model import VAE, build_vae, encode_means
+from vae.prior import check_components, fit_latent_mixture, sample_latent_mixture
 
 MODEL_FILE = "model.keras"
+PRIORS = ("normal", "gmm")
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -61,9 +65,12 @@ def load_vae(run_dir: str | Path, precision: str = "float32") -> VAE:
         with use_precision(precision):
             shape = image_shape_of(settings.get("dataset", "mnist"), settings.get("image_size"),
                                    settings.get("channels"))
+            n_classes = 0
+            if settings.get("conditional"):  # rare: a conditional run killed before model.keras
+                n_classes = class_count(load_splits(settings["dataset"], settings.get("data_dir")).y_train)
             model = build_vae(settings["arch"], settings["latent_dim"], settings["hidden_units"],
                               seed=settings.get("seed"), image_shape=shape,
-                              likelihood=settings.get("likelihood", "bernoulli"))
+                              likelihood=settings.get("likelihood", "bernoulli"), n_classes=n_classes)
     except (KeyError, TypeError, ValueError, UserError) as error:
         raise UserError(f"{run_dir}/config.json: cannot build the model it describes ({error})") from None
     checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, model=model)
@@ -79,15 +86,21 @@ def load_vae(run_dir: str | Path, precision: str = "float32") -> VAE:
     return model
 
 
-def sample_images(model: VAE, n: int, seed: int = 0) -> np.ndarray:
-    """n images from the prior: z ~ N(0, I), then E[x|z]; (n, H, W[, C]) float32 in [0, 1]."""
+def sample_images(model: VAE, n: int, seed: int = 0, labels: np.ndarray | None = None) -> np.ndarray:
+    """n images from the prior: z ~ N(0, I), then E[x|z] (E[x|z, y] for a conditional VAE,
+    of the classes `labels`, by default in turn); (n, H, W[, C]) float32 in [0, 1]."""
     z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
-    return decode(model, z)
+    return decode(model, z, labels=labels)
 
 
-def decode(model: VAE, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Decoder means for latent codes (N, latent_dim) → (N, H, W) grey or (N, H, W, C) float32."""
-    batches = [keras.ops.convert_to_numpy(model.decode(z[start:start + batch_size]))
+def decode(model: VAE, z: np.ndarray, batch_size: int = 1000, labels: np.ndarray | None = None) -> np.ndarray:
+    """Decoder means for latent codes (N, latent_dim) → (N, H, W) grey or (N, H, W, C) float32.
+    A conditional VAE decodes with `labels` (N,), by default the classes in turn."""
+    if model.n_classes and labels is None:
+        labels = cycled_labels(len(z), model.n_classes)
+    batches = [keras.ops.convert_to_numpy(model.decode(
+                   z[start:start + batch_size],
+                   None if labels is None else np.asarray(labels[start:start + batch_size], np.int32)))
                for start in range(0, len(z), batch_size)]
     return squeeze_grey(np.concatenate(batches).astype(np.float32))
 
@@ -113,9 +126,11 @@ def interpolate(model: VAE, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10,
     return decode(model, codes.astype(np.float32))
 
 
-def reconstruction_grid(model: VAE, images: np.ndarray, columns: int = 10) -> np.ndarray:
-    """Rows of inputs, each followed by a row of their reconstructions sigmoid(decoder(μ(x)))."""
-    reconstructions = decode(model, encode_means(model, images))
+def reconstruction_grid(model: VAE, images: np.ndarray, columns: int = 10,
+                        labels: np.ndarray | None = None) -> np.ndarray:
+    """Rows of inputs, each followed by a row of their reconstructions sigmoid(decoder(μ(x)))
+    (a conditional VAE's with the images' `labels`)."""
+    reconstructions = decode(model, encode_means(model, images, labels=labels), labels=labels)
     rows = []
     for start in range(0, len(images), columns):
         rows += [squeeze_grey(images[start:start + columns]), reconstructions[start:start + columns]]
@@ -237,6 +252,12 @@ class SampleSettings:
     traverse: bool = setting(False, "latent traversals of test image --pair[0] instead: for "
                                     "`shapes` one row per factor (the latent most correlated "
                                     "with it), else the 8 most variable latents")
+    prior: str = setting("normal", "where the codes come from: normal, N(0, I); gmm, a Gaussian "
+                                   "mixture fitted to the encoded training set (vae/prior.py)",
+                         choices=PRIORS)
+    components: int = setting(10, "mixture components of --prior gmm", positive=True)
+    label: int | None = setting(None, "conditional runs (vae.train --conditional): every sample "
+                                      "of this class (unset: the classes in turn)", min=0)
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -281,7 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
                               prog="python -m vae.sample")
     model = load_vae(settings.run, settings.precision)
+    labels = requested_labels(settings.label, settings.n, model.n_classes, settings.run)
     out = Path(settings.out)
+    if model.n_classes and (settings.traverse or settings.interpolate):
+        raise UserError("--traverse/--interpolate: not implemented for conditional runs; sample "
+                        "them with --label")
     if settings.traverse:
         write_traversals(settings, model, out)
         return
@@ -300,9 +325,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {out}: {settings.steps}-step interpolation between test images "
               f"{settings.pair[0]} and {settings.pair[1]} (rows: linear, spherical)")
         return
-    images = sample_images(model, settings.n, settings.seed)
+    if settings.prior == "gmm":
+        images = decode(model, mixture_codes(settings, model), labels=labels)
+    else:
+        images = sample_images(model, settings.n, settings.seed, labels)
     write_output(out, images, min(settings.n, 16), images=images)
-    print(f"wrote {out}: {settings.n} samples")
+    print(f"wrote {out}: {settings.n} samples ({settings.prior} prior)")
+
+
+def mixture_codes(settings: SampleSettings, model: VAE) -> np.ndarray:
+    """--n codes from a --components Gaussian mixture fitted to μ(x) of the run's training set."""
+    run_settings = load_run_config(settings.run, "vae")["settings"]
+    train = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                        image_size=run_settings.get("image_size"), channels=run_settings.get("channels"))
+    check_components(settings.components, len(train.x_train))  # before the encoding and the fit
+    labels = train.y_train if model.n_classes else None  # a conditional VAE's codes of x given y
+    mixture = fit_latent_mixture(encode_means(model, train.x_train, labels=labels), settings.components,
+                                 settings.seed)
+    return sample_latent_mixture(mixture, settings.n, settings.seed)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python -m vae.train --arch conv --latent-dim 2 --epochs 30      # + manifold and latent plots
     python -m vae.train --name mlp50 --epochs 100 --resume          # continue a killed run
     python -m vae.train --dataset shapes --image-size 32 --arch conv --likelihood logistic
+    python -m vae.train --objective iwae --iwae-k 5 --epochs 100    # Burda et al.'s IWAE objective
 
 Every epoch the test split gives the ELBO, its two terms, the active units and (with a
 small k, on a subset) the importance-weighted NLL; at the end the NLL uses k = --nll-k
@@ -24,6 +25,7 @@ import tensorflow as tf
 
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
+from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
 from common.data import (
     BINARIZATIONS,
@@ -47,6 +49,7 @@ from common.training import TrainingRun, TrainingSettings
 from vae.losses import LIKELIHOODS, bits_per_dim
 from vae.model import (
     ARCHITECTURES,
+    OBJECTIVES,
     VAE,
     active_units,
     build_vae,
@@ -106,6 +109,13 @@ class Settings(TrainingSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+    objective: str = setting("elbo", "training objective: elbo (Kingma & Welling) or iwae, the "
+                                      "importance-weighted bound L_k (Burda et al. 2015)",
+                             choices=OBJECTIVES)
+    iwae_k: int = setting(5, "importance samples per image of --objective iwae", positive=True)
+    conditional: bool = setting(False, "class-conditional VAE: the one-hot label goes into the "
+                                       "encoder and the decoder (Sohn et al. 2015); the NLL is "
+                                       "then −log p(x|y)")
 
     def __post_init__(self) -> None:
         # Unset: the paper's MLP and Bernoulli decoder for binarized digits; colour and other
@@ -122,6 +132,9 @@ class Settings(TrainingSettings):
         check_image_options(self.image_size, None)
         # The architecture against the image shape before any data is made or read.
         conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), self.arch)
+        if self.objective == "iwae" and (self.beta != 1.0 or self.kl_warmup):
+            raise UserError("--objective iwae: the bound has no KL weight; leave --beta 1 and "
+                            "--kl-warmup 0")
 
 
 def binarization(settings: Settings) -> str:
@@ -164,16 +177,19 @@ class TestSetEvaluation(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         if getattr(self.model, "diverged", False):
             return
-        means = encode_means(self.model, self.images)
+        # A conditional VAE encodes (and scores) each test image with its label.
+        given = self.labels if self.model.n_classes else None
+        means = encode_means(self.model, self.images, labels=given)
         logs["val_active_units"] = active_units(means)
         settings = self.settings
         if settings.nll_k_train and (epoch + 1) % settings.nll_every == 0:
-            subset = self.images[:settings.nll_examples]
+            count = settings.nll_examples
             logs["val_nll"] = -float(np.mean(importance_weighted_log_likelihood(
-                self.model, subset, settings.nll_k_train)))
+                self.model, self.images[:count], settings.nll_k_train,
+                labels=None if given is None else given[:count])))
         step = epoch + 1
-        self.logger.image("reconstructions", reconstruction_grid(self.model, self.images[:40]),
-                          step, "eval")
+        self.logger.image("reconstructions", reconstruction_grid(
+            self.model, self.images[:40], labels=None if given is None else given[:40]), step, "eval")
         self.logger.images("samples", decode(self.model, self.z), step, columns=8)
         if settings.latent_dim == 2:
             self.logger.image("manifold", manifold(self.model), step)
@@ -187,19 +203,24 @@ def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) ->
                                      settings.image_size, settings.channels)
     if classifier is None:
         return None
+    # A conditional VAE samples the classes in turn, and is scored on obeying them too.
+    labels = (lambda n: cycled_labels(n, model.n_classes)) if model.n_classes else None
     return SampleQuality(lambda n: sample_images(model, n, seed=settings.seed), classifier, logger,
-                         every=settings.eval_every)
+                         every=settings.eval_every, labels=labels)
 
 
 def write_figures(model: VAE, run_dir: Path, test_images: np.ndarray, test_labels: np.ndarray,
                   history: dict[str, list]) -> None:
     """The same grids as in TensorBoard, as PNG files in the run folder, plus the curves."""
-    save_image(run_dir / "reconstructions.png", reconstruction_grid(model, test_images[:40]))
-    z = np.random.default_rng(0).standard_normal((64, model.latent_dim)).astype(np.float32)
-    save_image(run_dir / "samples.png", image_grid(decode(model, z), 8))
+    given = test_labels if model.n_classes else None
+    save_image(run_dir / "reconstructions.png", reconstruction_grid(
+        model, test_images[:40], labels=None if given is None else given[:40]))
+    columns = model.n_classes or 8  # conditional: one column per class
+    z = np.random.default_rng(0).standard_normal((8 * columns, model.latent_dim)).astype(np.float32)
+    save_image(run_dir / "samples.png", image_grid(decode(model, z), columns))
     if model.latent_dim == 2:
         save_image(run_dir / "manifold.png", manifold(model))
-        save_figure(latent_scatter(encode_means(model, test_images), test_labels,
+        save_figure(latent_scatter(encode_means(model, test_images, labels=given), test_labels,
                                    "posterior means of the test set"), run_dir / "latent_scatter.png")
     epochs = history.get("epoch", [])
     curves = {label: (epochs, [-v for v in history[key]]) for label, key in
@@ -231,21 +252,27 @@ def load_data(settings: Settings) -> tuple[Splits, np.ndarray, tf.data.Dataset, 
                         f"({len(splits.x_train)} images)")
     test_images = binary_test_images(splits.x_test, binarization(settings))
     capped = settings.steps_per_epoch is not None
-    train_data = make_dataset(splits.x_train, batch_size=settings.batch_size, shuffle=True,
-                              binarize=binarization(settings), seed=settings.seed, repeat=capped)
-    test_data = make_dataset(test_images, batch_size=min(1000, len(test_images)))
+    # A conditional VAE gets (images, labels) batches.
+    train_labels, test_labels = ((splits.y_train, splits.y_test) if settings.conditional else (None, None))
+    if settings.conditional:
+        class_count(splits.y_train)  # unlabelled data: a UserError now, before anything is written
+    train_data = make_dataset(splits.x_train, train_labels, batch_size=settings.batch_size,
+                              shuffle=True, binarize=binarization(settings), seed=settings.seed,
+                              repeat=capped)
+    test_data = make_dataset(test_images, test_labels, batch_size=min(1000, len(test_images)))
     steps_per_epoch = settings.steps_per_epoch or math.ceil(len(splits.x_train) / settings.batch_size)
     return splits, test_images, train_data, test_data, steps_per_epoch
 
 
 def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
-                  test_images: np.ndarray) -> dict[str, Any]:
+                  test_images: np.ndarray, test_labels: np.ndarray) -> dict[str, Any]:
     """The test-set numbers of the finished model: ELBO terms, IW-NLL with k = --nll-k."""
     test = model.evaluate(test_data, return_dict=True, verbose=0)
     if not settings.quiet:
         print(f"estimating the test NLL with k={settings.nll_k} on {len(test_images)} images",
               flush=True)
-    log_likelihood = importance_weighted_log_likelihood(model, test_images, settings.nll_k)
+    given = test_labels if model.n_classes else None  # −log p(x|y) for a conditional VAE
+    log_likelihood = importance_weighted_log_likelihood(model, test_images, settings.nll_k, labels=given)
     nll = -float(np.mean(log_likelihood))
     return {
         "test_nll": nll,
@@ -255,7 +282,7 @@ def final_metrics(settings: Settings, model: VAE, test_data: tf.data.Dataset,
         "test_elbo": float(test["elbo"]),
         "test_reconstruction": float(test["reconstruction"]),
         "test_kl": float(test["kl"]),
-        "active_units": active_units(encode_means(model, test_images)),
+        "active_units": active_units(encode_means(model, test_images, labels=given)),
         "likelihood": binarization(settings) != "none" or settings.likelihood != "bernoulli",
     }
 
@@ -270,7 +297,9 @@ def train(settings: Settings) -> Path:
             model = build_vae(settings.arch, settings.latent_dim, settings.hidden_units,
                               beta=settings.beta, seed=settings.seed,
                               kl_warmup_steps=settings.kl_warmup * steps_per_epoch,
-                              image_shape=splits.image_shape, likelihood=settings.likelihood)
+                              image_shape=splits.image_shape, likelihood=settings.likelihood,
+                              objective=settings.objective, iwae_k=settings.iwae_k,
+                              n_classes=class_count(splits.y_train) if settings.conditional else 0)
             optimizer = run.optimizer(keras.optimizers.Adam(settings.lr))
             model.compile(optimizer=optimizer)
             optimizer.build(model.trainable_variables)
@@ -292,7 +321,7 @@ def train(settings: Settings) -> Path:
         # The final model first: a kill during the long NLL estimate must not lose it.
         save_model(model, run.run_dir / MODEL_FILE)
         write_figures(model, run.run_dir, test_images, splits.y_test, run.metrics["history"])
-        final = final_metrics(settings, model, test_data, test_images)
+        final = final_metrics(settings, model, test_data, test_images, splits.y_test)
         if quality is not None:
             final["sample_quality"] = {**quality.evaluate(run.metrics["epochs"]), "samples": quality.n}
         metrics = run.finish(**final)
