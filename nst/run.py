@@ -53,6 +53,10 @@ class Settings(RunSettings):
                                  "always gets output.png")
     size: int = setting(512, "long side of the output in pixels", positive=True)
     iterations: int = setting(300, "optimiser iterations (per scale)", positive=True)
+    tol: float = setting(0.0, "stop a scale early once the relative loss decrease over the last "
+                         "--tol-window iterations is below this (0: never)", min=0.0)
+    tol_window: int = setting(10, "iterations over which --tol measures the decrease",
+                              positive=True)
     optimizer: str = setting("lbfgs", "L-BFGS-B (SciPy) or Adam", choices=("lbfgs", "adam"))
     lr: float = setting(10.0, "Adam learning rate, in pixel units (0-255)", positive=True)
     init: str | None = setting(None, "content, noise, noisy-content or an image PATH "
@@ -174,6 +178,7 @@ class Progress:
     """Per-iteration bookkeeping shared by the optimisers' callback."""
 
     iteration: int = 0
+    count: int = 0  # iterations run over all scales (fewer than the numbering when --tol stops)
     last_image: np.ndarray | None = None  # caffe image of the last finite loss
     losses: dict[str, float] | None = None
 
@@ -189,6 +194,7 @@ class RunReporter:
         import keras  # here, not at the top: bad input must fail before TensorFlow loads
 
         from common.tensorboard import TensorBoardLogger
+        from nst import optimize
 
         self.settings, self.run_dir, self.original_content = settings, run_dir, original_content
         self.logger = TensorBoardLogger(run_dir)
@@ -198,6 +204,7 @@ class RunReporter:
                                            verbose=0 if settings.quiet else 1,
                                            stateful_metrics=["loss", "content", "style", "tv"])
         self.progress = Progress()
+        self.convergence = optimize.ConvergenceStop(settings.tol, settings.tol_window)
 
     def log_inputs(self, content: np.ndarray | None, styles: list[np.ndarray]) -> None:
         self.logger.config(settings_dict(self.settings))
@@ -221,6 +228,7 @@ class RunReporter:
                      terms: dict[str, float]) -> None:
         progress = self.progress
         progress.iteration, progress.last_image = iteration, image
+        progress.count += 1
         progress.losses = {"loss": loss, **terms}
         self.logger.scalars(progress.losses, iteration)
         self.progbar.update(iteration, [("loss", loss), ("content", terms["content"]),
@@ -230,6 +238,7 @@ class RunReporter:
             save_image(self.run_dir / "images" / f"iteration_{iteration:05d}.jpg", image,
                        quality=90)
             self.logger.image("generated", image, iteration)
+        self.convergence(loss)  # last: raises StopIteration when converged
 
     def save_outputs(self, image: np.ndarray) -> None:
         for path in self.outputs:
@@ -380,6 +389,7 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     if scale == 0:
         reporter.logger.scalars(initial_losses, 0)
     first = scale * settings.iterations + 1
+    reporter.convergence.reset()
     tick = time.perf_counter()
     if settings.optimizer == "lbfgs":
         image, info = optimize.lbfgs(objective, start, settings.iterations,
@@ -397,7 +407,7 @@ def write_result(settings: Settings, reporter: RunReporter, result: Optimization
     reporter.save_outputs(final)
     reporter.logger.image("generated", final, reporter.progress.iteration)
     reporter.logger.close()
-    iterations = reporter.progress.iteration
+    iterations = reporter.progress.count
     height, width = shape
     metrics = {**{f"initial_{name}": value for name, value in result.initial_losses.items()},
                **{f"final_{name}": value
