@@ -25,7 +25,7 @@ from common.config import PRECISIONS, RunSettings, parse_settings, setting, sett
 from common.errors import RunFailed, UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
-from nst import color
+from nst import color, regions
 from nst.layers import (
     CONV_LAYERS,
     estimate_memory_bytes,
@@ -47,6 +47,10 @@ class Settings(RunSettings):
                                   "(default: matplotlib's sample photo grace_hopper.jpg)")
     style: list[str] | None = setting(None, "style image(s), or 'none' for feature inversion "
                                       "(default: a swirl painting made by nst.swirl)")
+    style_mask: list[str] | None = setting(None, "region masks over the content: one greyscale "
+                                           "image per style (white = that style), or one "
+                                           "label image whose N colours, darkest first, pick "
+                                           "the N styles")
     style_blend: list[float] | None = setting(None, "weight of each style image, normalised to "
                                               "sum to 1 (default: equal)")
     output: str | None = setting(None, "also write the result here (.png/.jpg); the run folder "
@@ -97,6 +101,11 @@ class Settings(RunSettings):
                                 f"{0 if styles == [NONE] else len(styles)} style image(s)")
             if min(self.style_blend) < 0 or sum(self.style_blend) == 0:
                 raise UserError("--style-blend: weights must be non-negative and not all zero")
+        if self.style_mask is not None:
+            if self.content == NONE or styles == [NONE] or self.style_blend is not None:
+                raise UserError("--style-mask needs a content image and style image(s), and "
+                                "replaces --style-blend")
+            regions.check_mask_count(self.style_mask, len(styles) or 1)
         used = [self.content_weight if self.content != NONE else 0.0,
                 self.style_weight if styles != [NONE] else 0.0, self.tv_weight]
         if not any(used):
