@@ -35,6 +35,7 @@ from nst.layers import (
     vgg19_weights,
 )
 from nst.swirl import swirl_painting
+from nst.tile_plan import choose_tiling
 
 NONE = "none"
 DEFAULT_STYLE_LAYERS = [f"block{block}_conv1:0.2" for block in range(1, 6)]
@@ -88,6 +89,9 @@ class Settings(RunSettings):
                              choices=PRECISIONS)
     xla: bool = setting(False, "compile the loss-and-gradient function with XLA")
     force: bool = setting(False, "run even if the memory estimate exceeds the available RAM")
+    max_memory: str | None = setting(None, "budget for the objective's activations, e.g. 1G or "
+                                     "512M: larger outputs are evaluated over overlapping "
+                                     "tiles that fit it (default: no tiling)")
 
     def validate(self) -> None:
         layer_index(self.content_layer)
@@ -116,6 +120,11 @@ class Settings(RunSettings):
             raise UserError(f"--init {init} needs a content image; use --init noise")
         if self.output is not None:
             check_writable(self.output)
+        self.memory_budget()
+
+    def memory_budget(self) -> int | None:
+        """--max-memory in bytes (None: no tiling)."""
+        return None if self.max_memory is None else parse_bytes(self.max_memory, "--max-memory")
 
     def styles(self) -> list[str]:
         return self.style or []
@@ -141,6 +150,20 @@ def check_writable(path: str) -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"--output {path}: cannot write to folder {folder}")
+
+
+def parse_bytes(text: str, flag: str) -> int:
+    """'1G', '512M', '1.5GiB', '300000' → bytes (K, M, G, T are powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    number = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = number[-1:] if number[-1:] in units else ""
+    try:
+        value = float(number[:len(number) - len(unit)]) * units[unit]
+    except ValueError:
+        raise UserError(f"{flag} {text}: expected a size such as 1G or 512M") from None
+    if not value > 0 or value == float("inf"):
+        raise UserError(f"{flag} {text}: must be a positive size")
+    return int(value)
 
 
 def available_memory_bytes() -> int:
@@ -268,6 +291,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0], prog="python -m nst.run")
     style_layers = settings.style_layer_weights()
     content, styles = load_inputs(settings)
+    masks = None
+    if settings.style_mask:
+        masks = regions.load_style_masks(settings.style_mask, len(styles), content.shape)
     weights = vgg19_weights(settings.vgg_weights)
 
     reference = content if content is not None else styles[0]
@@ -279,9 +305,13 @@ def main(argv: list[str] | None = None) -> None:
     estimate = max(estimate_memory_bytes(height, width, deepest),
                    estimate_memory_bytes(style_long_side, style_long_side, deepest))
     available = available_memory_bytes()
-    if estimate > available and not settings.force:
+    budget = settings.memory_budget()
+    if budget is not None:  # tiled: what one tile needs, and the tiling is possible at all
+        choose_tiling(height, width, deepest, budget)
+    elif estimate > available and not settings.force:
         raise UserError(f"--size {settings.size}: needs about {estimate / 2**30:.1f} GiB, "
-                        f"only {available / 2**30:.1f} GiB available (--force to try anyway)")
+                        f"only {available / 2**30:.1f} GiB available (--max-memory 1G to "
+                        "evaluate it over tiles, or --force to try anyway)")
     pools = poolings_before(deepest)
     smallest = min(height, width) // 2 ** (settings.scales - 1)
     if smallest < 2 ** pools:
@@ -311,16 +341,18 @@ def main(argv: list[str] | None = None) -> None:
     extractor = feature_extractor(vgg, used_layers, settings.pooling)
     run_dir = create_run("nst", settings)
     run(settings, run_dir, extractor, content, styles, style_layers, (height, width),
-        original_content, init_picture)
+        original_content, init_picture, masks)
 
 
 def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None,
         styles: list[np.ndarray], style_layers: dict[str, float], shape: tuple[int, int],
-        original_content: np.ndarray | None, init_picture: np.ndarray | None) -> None:
+        original_content: np.ndarray | None, init_picture: np.ndarray | None,
+        masks: np.ndarray | None = None) -> None:
     """Optimise scale by scale, logging to TensorBoard and the progress bar.
 
     `content` and `styles` are what the network sees (grey for luminance-only transfer);
-    `original_content` gives the colours back; `init_picture` is an --init PATH image.
+    `original_content` gives the colours back; `init_picture` is an --init PATH image;
+    `masks` the (H, W, S) --style-mask regions.
     """
     from nst import optimize
 
@@ -329,7 +361,7 @@ def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None
     started = time.perf_counter()
     try:
         result = optimize_scales(settings, extractor, content, styles, style_layers, shape,
-                                 init_picture, reporter)
+                                 init_picture, reporter, masks)
     except optimize.NonFiniteLoss as error:
         progress = reporter.progress
         reporter.save_outputs(reporter.finished_image(progress.last_image))
@@ -342,7 +374,8 @@ def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None
 def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
                     styles: list[np.ndarray], style_layers: dict[str, float],
                     shape: tuple[int, int], init_picture: np.ndarray | None,
-                    reporter: RunReporter) -> OptimizationResult:
+                    reporter: RunReporter, masks: np.ndarray | None = None
+                    ) -> OptimizationResult:
     """Solve at size/2^(K-1) first, then start each finer scale from the coarser result."""
     from nst.model import deprocess
 
@@ -364,9 +397,10 @@ def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
             initial = initial_image(settings, scale_content, init_picture, (h, w), rng)
         else:
             initial = resize(np.clip(deprocess(image[0]), 0.0, 1.0), h, w)
+        scale_masks = regions.masks_at(masks, h, w) if masks is not None else None
         image, info, losses, seconds = optimize_scale(
             settings, extractor, scale, scale_content, scale_styles, blend, style_layers, initial,
-            reporter)
+            reporter, scale_masks)
         if scale == 0:
             initial_losses = losses
         optimizing_seconds += seconds
@@ -375,7 +409,7 @@ def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
 
 def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarray | None,
                    styles: list[np.ndarray], blend: list[float], style_layers: dict[str, float],
-                   initial: np.ndarray, reporter: RunReporter
+                   initial: np.ndarray, reporter: RunReporter, masks: np.ndarray | None = None
                    ) -> tuple[np.ndarray, dict[str, object], dict[str, float], float]:
     """Run the optimiser at one scale, from `initial` (in [0, 1], already at this scale's size).
 
@@ -383,14 +417,10 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     spent in the optimiser.
     """
     from nst import optimize
-    from nst.model import StyleTransferObjective, compute_targets, preprocess
+    from nst.model import preprocess
 
-    caffe_shape = (1, *initial.shape[:2], 3)
-    targets = compute_targets(extractor, caffe_shape, content, settings.content_layer, styles,
-                              blend, style_layers)
-    objective = StyleTransferObjective(
-        extractor, caffe_shape, settings.content_layer, style_layers, targets,
-        settings.content_weight, settings.style_weight, settings.tv_weight, settings.xla)
+    objective = build_objective(settings, extractor, (1, *initial.shape[:2], 3), content,
+                                styles, blend, style_layers, masks)
     start = reporter.progress.last_image = preprocess(initial)[None]
     # One evaluation before timing: traces the tf.function and records where we start.
     loss, _, terms = objective.loss_and_gradient(start)
@@ -407,6 +437,28 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
         image, info = optimize.adam(objective, start, settings.iterations, settings.lr,
                                     reporter.on_iteration, first)
     return image, info, initial_losses, time.perf_counter() - tick
+
+
+def build_objective(settings: Settings, extractor, shape: tuple[int, int, int, int],
+                    content: np.ndarray | None, styles: list[np.ndarray], blend: list[float],
+                    style_layers: dict[str, float], masks: np.ndarray | None):
+    """The untiled objective, or the tiled one where --max-memory does not hold the image."""
+    from nst.model import StyleTransferObjective, compute_targets
+    from nst.tiles import TiledObjective, TileNetwork, tiled_targets
+
+    weights = (settings.content_weight, settings.style_weight, settings.tv_weight)
+    budget = settings.memory_budget()
+    tiling = None if budget is None else \
+        choose_tiling(*shape[1:3], extractor.layers[-1].name, budget)
+    if tiling is None:
+        targets = compute_targets(extractor, shape, content, settings.content_layer, styles,
+                                  blend, style_layers, masks)
+        return StyleTransferObjective(extractor, shape, settings.content_layer, style_layers,
+                                      targets, *weights, settings.xla)
+    network = TileNetwork(extractor, settings.content_layer if content is not None else None,
+                          style_layers if styles else {})
+    targets = tiled_targets(network, tiling, shape, content, styles, blend, masks)
+    return TiledObjective(network, shape, targets, *weights, tiling)
 
 
 def write_result(settings: Settings, reporter: RunReporter, result: OptimizationResult,

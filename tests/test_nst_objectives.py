@@ -129,7 +129,7 @@ def test_all_ones_mask_gives_the_unmasked_objective(random_extractor):
 
 
 def test_tiling_geometry():
-    from nst.tiles import Tiling, receptive_radius
+    from nst.tile_plan import Tiling, receptive_radius
 
     assert receptive_radius("block1_conv1") == 1 and receptive_radius("block2_conv2") == 7
     tiling = Tiling.for_layer("block2_conv2", 7)
@@ -147,7 +147,8 @@ def test_tiling_geometry():
 def test_tiled_value_and_gradient_match_untiled(random_extractor, regions):
     """37×50 px in 8-px cores (20 tiles): the same loss, terms and gradient, to 1e-4."""
     from nst.model import StyleTransferObjective, compute_targets, preprocess
-    from nst.tiles import TiledObjective, TileNetwork, Tiling, tiled_targets
+    from nst.tile_plan import Tiling
+    from nst.tiles import TiledObjective, TileNetwork, tiled_targets
 
     shape = (1, 37, 50, 3)
     content, styles = images(37, 50), [images(21, 30, 1), images(24, 24, 3)][:max(regions, 1)]
