@@ -211,6 +211,7 @@ class Progress:
 
     iteration: int = 0
     count: int = 0  # iterations run over all scales (fewer than the numbering when --tol stops)
+    curve: list | None = None  # [seconds since the run started, loss] per iteration
     last_image: np.ndarray | None = None  # caffe image of the last finite loss
     losses: dict[str, float] | None = None
 
@@ -235,7 +236,8 @@ class RunReporter:
         self.progbar = keras.utils.Progbar(settings.iterations * settings.scales,
                                            verbose=0 if settings.quiet else 1,
                                            stateful_metrics=["loss", "content", "style", "tv"])
-        self.progress = Progress()
+        self.progress = Progress(curve=[])
+        self.started = time.perf_counter()
         self.convergence = optimize.ConvergenceStop(settings.tol, settings.tol_window)
 
     def log_inputs(self, content: np.ndarray | None, styles: list[np.ndarray]) -> None:
@@ -261,6 +263,7 @@ class RunReporter:
         progress = self.progress
         progress.iteration, progress.last_image = iteration, image
         progress.count += 1
+        progress.curve.append([round(time.perf_counter() - self.started, 3), loss])
         progress.losses = {"loss": loss, **terms}
         self.logger.scalars(progress.losses, iteration)
         self.progbar.update(iteration, [("loss", loss), ("content", terms["content"]),
@@ -477,7 +480,7 @@ def write_result(settings: Settings, reporter: RunReporter, result: Optimization
                "optimizer_status": result.info.get("status"), "height": height, "width": width,
                "wall_seconds": time.perf_counter() - started,
                "seconds_per_iteration": result.optimizing_seconds / max(iterations, 1),
-               "optimizer": settings.optimizer,
+               "optimizer": settings.optimizer, "loss_curve": reporter.progress.curve,
                "outputs": [str(path) for path in reporter.outputs]}
     write_metrics(reporter.run_dir, metrics)
     if not settings.quiet:
