@@ -46,6 +46,8 @@ class VideoSettings(Settings):
     temporal_weight: float = setting(200.0, "weight of the temporal loss", min=0.0)
     independent: bool = setting(False, "stylise each frame alone from its content: no warped "
                                 "start, no temporal loss (the baseline)")
+    frame_iterations: int = setting(0, "iterations for every frame after the first (0: "
+                                    "--iterations); a warped start needs fewer", min=0)
     max_frames: int = setting(0, "stop after this many frames (0: all)", min=0)
     fps: float = setting(12.0, "frame rate of an .mp4 made from a folder of frames",
                          positive=True)
@@ -220,11 +222,12 @@ def stylize_frames(settings: VideoSettings, frames: list[np.ndarray],
             report.update(loss=loss, **terms, iterations=iteration)
             stop(loss)
 
+        iterations = settings.frame_iterations if index and settings.frame_iterations \
+            else settings.iterations
         if settings.optimizer == "lbfgs":
-            image, _ = optimize.lbfgs(objective, start, settings.iterations, on_iteration)
+            image, _ = optimize.lbfgs(objective, start, iterations, on_iteration)
         else:
-            image, _ = optimize.adam(objective, start, settings.iterations, settings.lr,
-                                     on_iteration)
+            image, _ = optimize.adam(objective, start, iterations, settings.lr, on_iteration)
         previous_network_image = np.clip(deprocess(image[0]), 0.0, 1.0)
         output = previous_network_image
         if settings.preserve_color:
