@@ -24,7 +24,8 @@ def test_help_lists_the_flags(cli):
     result = cli("nst.run", "--help")
     assert result.returncode == 0, result.stderr
     for flag in ("--content", "--style", "--style-blend", "--style-layers", "--optimizer",
-                 "--init", "--scales", "--preserve-color", "--pooling", "--vgg-weights", "--force"):
+                 "--init", "--scales", "--preserve-color", "--pooling", "--vgg-weights", "--force",
+                 "--tol", "--style-mask", "--max-memory"):
         assert flag in result.stdout
 
 
