@@ -91,7 +91,8 @@ class StylizeSettings:
 
 # TensorFlow Lite is not offered yet: with any input size the converter leaves three
 # convolutions without a static channel count (they would need the Flex delegate, which the
-# Python interpreter here lacks), and a fixed-size conversion gives NaN in the interpreter.
+# Python interpreter here lacks), and the converter mistranslates GroupNormalization(groups=-1),
+# the instance normalisation (a one-layer model is off by 6e15), so results would be NaN.
 EXPORT_FORMATS = ("saved_model",)
 
 
