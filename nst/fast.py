@@ -91,8 +91,8 @@ class StylizeSettings:
 
 # TensorFlow Lite is not offered yet: with any input size the converter leaves three
 # convolutions without a static channel count (they would need the Flex delegate, which the
-# Python interpreter here lacks), and the converter mistranslates GroupNormalization(groups=-1),
-# the instance normalisation (a one-layer model is off by 6e15), so results would be NaN.
+# Python interpreter here lacks), and at a fixed size the TFLite interpreter gets the instance
+# normalisation wrong (a one-layer model is off by 1e15 or more): see docs/nst.md.
 EXPORT_FORMATS = ("saved_model",)
 
 
