@@ -10,14 +10,21 @@ Prints, for tubingen.jpg × starry_night.jpg with the default losses:
 - peak resident memory after each size (ru_maxrss, so it only grows);
 - iterations to reach 95 % of the 300-iteration loss reduction, L-BFGS vs Adam, and a
   plot of both curves (--curves PATH);
-- with a GPU, the time of 500 iterations at 512 px (the 2016 reference: 22 s on a Titan X).
+- with a GPU, the time of 500 iterations at 512 px (the 2016 reference: 22 s on a Titan X);
+- with --memory-sizes, the peak resident memory of one process that computes the targets and
+  one loss-and-gradient evaluation at each size, untiled and with --max-memory tiles (each in
+  a fresh process, so ru_maxrss is that size's own peak); untiled sizes whose estimate
+  exceeds the available memory are reported as not run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -149,7 +156,58 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--convergence-size", type=int, default=256)
     parser.add_argument("--convergence-iterations", type=int, default=300, help="0 to skip")
     parser.add_argument("--curves", default="experiments/results/nst/convergence.png")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[],
+                        help="peak memory table at these long sides (then nothing else runs)")
+    parser.add_argument("--max-memory", default="1G", help="the tiles' budget in that table")
+    parser.add_argument("--one-evaluation", type=int, help=argparse.SUPPRESS)  # the child
     return parser.parse_args()
+
+
+def one_evaluation(content: np.ndarray, style: np.ndarray, size: int,
+                   max_memory: str | None) -> None:
+    """Targets plus one loss and gradient at `size`, as nst.run builds them; prints JSON."""
+    from nst.run import build_objective
+
+    settings = Settings(max_memory=None if max_memory == "none" else max_memory)
+    vgg = load_vgg19(vgg19_weights())
+    extractor = feature_extractor(vgg, [DEFAULTS.content_layer, *STYLE_LAYERS])
+    content, style = resize_long_side(content, size), resize_long_side(style, size)
+    start = time.perf_counter()
+    objective = build_objective(settings, extractor, (1, *content.shape[:2], 3), content,
+                                [style], [1.0], STYLE_LAYERS, None)
+    loss = objective.loss_and_gradient(tf.constant(preprocess(content)[None]))[0]
+    tiling = getattr(objective, "tiling", None)
+    print(json.dumps({"size": size, "loss": float(loss), "seconds": time.perf_counter() - start,
+                      "peak_mib": peak_memory_mib(),
+                      "tile": None if tiling is None else tiling.core + 2 * tiling.halo}))
+
+
+def report_memory(sizes: list[int], max_memory: str) -> None:
+    """Peak RSS per size, untiled and tiled, each measured in a fresh process."""
+    from nst.layers import estimate_memory_bytes
+    from nst.run import available_memory_bytes
+
+    print(f"peak RSS of targets + one evaluation (--max-memory {max_memory} for tiles); "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for size in sizes:
+        for budget in (None, max_memory):
+            estimate = estimate_memory_bytes(size, size, "block5_conv1")
+            if budget is None and estimate > available_memory_bytes():
+                print(f"  {size:5d} px untiled: not run, estimate {estimate / 2**30:.1f} GiB > "
+                      f"{available_memory_bytes() / 2**30:.1f} GiB available")
+                continue
+            command = [sys.executable, "-m", "experiments.bench_nst", "--one-evaluation",
+                       str(size), "--max-memory", budget or "none"]
+            child = subprocess.run(command, capture_output=True, text=True)
+            if child.returncode:
+                print(f"  {size:5d} px {'tiled' if budget else 'untiled'}: failed "
+                      f"(exit {child.returncode}) {child.stderr.strip()[-200:]}")
+                continue
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            tiles = f"tiles of {result['tile']} px" if result["tile"] else "one piece"
+            print(f"  {size:5d} px {'tiled' if budget else 'untiled'} ({tiles}): peak "
+                  f"{result['peak_mib']:.0f} MiB, {result['seconds']:.1f} s, "
+                  f"loss {result['loss']:.6g}", flush=True)
 
 
 def report_speed(vgg: keras.Model, content: np.ndarray, style: np.ndarray, size: int,
@@ -223,6 +281,12 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(args.precision)
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
+    if args.one_evaluation:
+        one_evaluation(content, style, args.one_evaluation, args.max_memory)
+        return
+    if args.memory_sizes:
+        report_memory(args.memory_sizes, args.max_memory)
+        return
     vgg = load_vgg19(vgg19_weights())
     print(f"precision {args.precision}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}, GPU: {bool(tf.config.list_physical_devices('GPU'))}")

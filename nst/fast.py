@@ -2,6 +2,7 @@
 
     python -m nst.fast train --style painting.jpg --content-dir photos/ --steps 2000 --run-dir DIR
     python -m nst.fast stylize --model DIR/model.keras --input photo.jpg --output out.jpg
+    python -m nst.fast export --model DIR/model.keras --format tflite --output style.tflite
 
 Johnson, Alahi & Fei-Fei (ECCV 2016): a transformation network (`nst.transform`) is trained
 on random crops of many photos to minimise the same perceptual loss that `nst.run`
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
 from common.precision import load_model
 from common.training import TrainingRun, TrainingSettings
-from nst import losses
+from nst import color, losses
 from nst.layers import layer_index, parse_layer_weights, vgg19_weights
 from nst.model import compute_targets, feature_extractor, load_vgg19
 from nst.transform import TransformNet
@@ -75,12 +77,38 @@ class StylizeSettings:
                                min=4)
     batch_size: int = setting(4, "images per batch (same-size images are batched together)",
                               positive=True)
+    preserve_color: bool = setting(False, "keep each input's colours (the stylised luminance "
+                                   "with the input's chrominance)")
+    strength: float = setting(1.0, "blend with the input: 1 = fully stylised, 0 = the input",
+                              min=0.0, max=1.0)
     quiet: bool = setting(False, "no progress bar")
     precision: str = precision_setting()
 
     def validate(self) -> None:
         if not (self.model and self.input and self.output):
             raise UserError("stylize needs --model FILE.keras, --input IMG|DIR and --output PATH")
+
+
+# TensorFlow Lite is not offered yet: with any input size the converter leaves three
+# convolutions without a static channel count (they would need the Flex delegate, which the
+# Python interpreter here lacks), and at a fixed size the TFLite interpreter gets the instance
+# normalisation wrong (a one-layer model is off by 1e15 or more): see docs/nst.md.
+EXPORT_FORMATS = ("saved_model",)
+
+
+@dataclass
+class ExportSettings:
+    model: str | None = setting(None, "a trained transformation network (.keras) (required)")
+    format: str = setting("saved_model", "a TensorFlow SavedModel folder with the serving "
+                          "endpoint 'serve': (N, H, W, 3) RGB in [0, 1], any size",
+                          choices=EXPORT_FORMATS)
+    output: str | None = setting(None, "the folder to write (required)")
+
+    def validate(self) -> None:
+        if not (self.model and self.output):
+            raise UserError("export needs --model FILE.keras and --output PATH")
+        if Path(self.output).exists():
+            raise UserError(f"--output {self.output}: already exists")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -288,15 +316,43 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
                 results[i] = image
             progbar.add(len(batch))
     seconds = time.perf_counter() - started
-    for path, image in zip(inputs, results):
+    for path, image, content in zip(inputs, results, images):
+        image = finish(image, content, settings.preserve_color, settings.strength)
         save_image(output if single else output / f"{path.stem}.png", image)
     return {"images": len(images), "seconds": seconds, "images_per_second": len(images) / seconds}
 
 
+def finish(stylised: np.ndarray, content: np.ndarray, preserve_color: bool,
+           strength: float) -> np.ndarray:
+    """--preserve-color (the content's YIQ chrominance, as `nst.run` does), then --strength:
+    strength·result + (1 − strength)·content."""
+    if preserve_color:
+        stylised = color.with_content_chrominance(stylised, content)
+    return np.clip(strength * stylised + (1.0 - strength) * content, 0.0, 1.0)
+
+
+def export(settings: ExportSettings) -> Path:
+    """Write the network as a SavedModel taking (N, H, W, 3) RGB in [0, 1] of any size; the
+    folder appears only when complete (written beside it, then renamed)."""
+    model = load_transform_net(settings.model)
+    output = Path(settings.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
+        saved = Path(scratch) / "saved_model"
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", lambda images: model(images, training=False),
+                             input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32,
+                                                            name="images")])
+        archive.write_out(str(saved), verbose=False)
+        os.replace(saved, output)
+    return output
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "stylize"):
-        raise UserError("usage: python -m nst.fast train|stylize [options] (see "
+    if not argv or argv[0] not in ("train", "stylize", "export"):
+        raise UserError("usage: python -m nst.fast train|stylize|export [options] (see "
                         "python -m nst.fast train --help)")
     command, rest = argv[0], argv[1:]
     if command == "train":
@@ -304,6 +360,10 @@ def main(argv: list[str] | None = None) -> None:
                                   prog="python -m nst.fast train")
         run_dir = train(settings)
         print(f"trained {run_dir / 'model.keras'}")
+    elif command == "export":
+        settings = parse_settings(ExportSettings, rest, "Export a trained network for serving.",
+                                  prog="python -m nst.fast export")
+        print(f"exported {export(settings)} ({settings.format})")
     else:
         settings = parse_settings(StylizeSettings, rest, "Stylise images with a trained network.",
                                   prog="python -m nst.fast stylize")

@@ -47,12 +47,12 @@ def poolings_before(name: str) -> int:
     return int(name[len("block")]) - 1
 
 
-def estimate_memory_bytes(height: int, width: int, deepest_layer: str) -> int:
-    """Rough peak memory of one loss-and-gradient pass at (height, width), in bytes.
+def activation_bytes(height: int, width: int, deepest_layer: str) -> int:
+    """Rough peak memory of one loss-and-gradient pass's activations at (height, width).
 
     Sums the activation sizes of every layer up to `deepest_layer` and counts each about
     four times over (forward output kept for the backward pass, its gradient, ReLU mask
-    and the convolution workspace), plus the 80 MB of weights and 1 GB of TensorFlow.
+    and the convolution workspace).
     """
     total = 0
     h, w = height, width
@@ -63,9 +63,17 @@ def estimate_memory_bytes(height: int, width: int, deepest_layer: str) -> int:
             h, w = max(h // 2, 1), max(w // 2, 1)
             total += h * w * channels // 2
         total += h * w * channels
-    return int(total * 4 * 4 + 80e6 + 1e9)
+    return int(total * 4 * 4)
 
 
+# The 80 MB of VGG19 weights and about 1 GB of TensorFlow itself.
+FIXED_OVERHEAD_BYTES = int(80e6 + 1e9)
+
+
+def estimate_memory_bytes(height: int, width: int, deepest_layer: str) -> int:
+    """Rough peak memory of one untiled loss-and-gradient pass at (height, width), in bytes:
+    the activations plus the fixed overhead."""
+    return activation_bytes(height, width, deepest_layer) + FIXED_OVERHEAD_BYTES
 
 
 def vgg19_weights(path: str | None = None) -> str:

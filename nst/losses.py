@@ -38,16 +38,33 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     return tf.matmul(unrolled, unrolled, transpose_a=True)
 
 
+def masked_gram_matrices(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+    """One Gram matrix per region: G_s = (F∘m_s)ᵀ(F∘m_s), i.e. G_s,ij = Σ_k m_sk²·F_ik·F_jk.
+
+    Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural
+    Style Transfer" (CVPR 2017), spatial control: the features are multiplied by each
+    region's guidance channel before the Gram. `masks` is (S, n_H, n_W) at this layer's
+    resolution; the result is (S, n_C, n_C). A mask of ones gives `gram_matrix`.
+    """
+    unrolled = _unrolled(features)                                      # (n_H·n_W, n_C)
+    weights = tf.reshape(tf.cast(masks, tf.float32), (tf.shape(masks)[0], -1, 1))
+    weighted = weights * unrolled[None]                                  # (S, n_H·n_W, n_C)
+    return tf.matmul(weighted, weighted, transpose_a=True)
+
+
 def style_layer_loss(style_gram: tf.Tensor, generated_gram: tf.Tensor,
                      positions: int | tf.Tensor) -> tf.Tensor:
     """J_style[l] = 1/(4·n_C²·(n_H·n_W)²) · Σ (G_S − G_G)²  (Gatys et al. 2016, eq. 4).
 
     `positions` is n_H·n_W of the generated image at this layer. Both Gram matrices must
     be over that many positions (see `rescale_gram` for a style image of another size).
+    With region masks the Grams are stacks (S, n_C, n_C), one per region, each target
+    rescaled to its region's positions; the sum runs over every region and `positions`
+    stays the whole image's, so a style weight means the same with and without masks.
     """
     style_gram = tf.cast(style_gram, tf.float32)
     generated_gram = tf.cast(generated_gram, tf.float32)
-    channels = tf.cast(tf.shape(generated_gram)[0], tf.float32)
+    channels = tf.cast(tf.shape(generated_gram)[-1], tf.float32)
     positions = tf.cast(positions, tf.float32)
     return tf.reduce_sum(tf.square(style_gram - generated_gram)) / (
         4.0 * tf.square(channels) * tf.square(positions))
@@ -63,17 +80,22 @@ def rescale_gram(gram: tf.Tensor, from_positions: int, to_positions: int) -> tf.
 
 
 def style_loss(style_grams: Mapping[str, tf.Tensor], generated: Mapping[str, tf.Tensor],
-               layer_weights: Mapping[str, float]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+               layer_weights: Mapping[str, float],
+               masks: Mapping[str, tf.Tensor] | None = None
+               ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """J_style = Σ_l λ_l · J_style[l]  (Gatys et al. 2016, eq. 5); λ_l sum to 1.
 
-    Returns the total and each layer's unweighted J_style[l].
+    With `masks` ({layer: (S, n_H, n_W)}) each region has its own target Gram (see
+    `masked_gram_matrices`). Returns the total and each layer's unweighted J_style[l].
     """
     per_layer = {}
     total = tf.constant(0.0, tf.float32)
     for name, weight in layer_weights.items():
         features = generated[name]
         positions = tf.shape(features)[-3] * tf.shape(features)[-2]
-        per_layer[name] = style_layer_loss(style_grams[name], gram_matrix(features), positions)
+        gram = gram_matrix(features) if masks is None else \
+            masked_gram_matrices(features, masks[name])
+        per_layer[name] = style_layer_loss(style_grams[name], gram, positions)
         total += weight * per_layer[name]
     return total, per_layer
 

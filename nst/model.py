@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from nst import losses
-from nst.layers import CONV_LAYERS, layer_index
+from nst.layers import CONV_LAYERS, layer_index, poolings_before
 
 # ImageNet mean pixel in BGR order: keras.applications.vgg19.preprocess_input ("caffe" mode).
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -97,7 +97,26 @@ class Targets:
     """What the generated image is pulled towards: computed once per scale."""
 
     content: tf.Tensor | None          # activations at the content layer, or None
-    style_grams: dict[str, tf.Tensor]  # blended Gram per style layer, at the output's size
+    style_grams: dict[str, tf.Tensor]  # blended Gram per style layer, at the output's size;
+    # with region masks a stack (S, n_C, n_C): style s's Gram rescaled to its region's positions
+    masks: tf.Tensor | None = None     # (S, H, W) region masks at the output's size, or None
+
+
+def layer_masks(masks: tf.Tensor, layers) -> dict[str, tf.Tensor]:
+    """(S, H, W) input-resolution masks → {layer: (S, n_H, n_W)} at each layer's resolution.
+
+    Downsampled the way VGG19 downsamples its activations: one 2×2 stride-2 average
+    pooling ('valid', so odd sizes floor like the network's pooling) per pooling layer
+    before the layer (its 3×3 'same' convolutions keep the size). Averaging rather than
+    max keeps a soft border where a region boundary falls inside a pooling window.
+    """
+    pooled = [tf.cast(masks, tf.float32)[..., None]]
+    result = {}
+    for name in sorted(layers, key=poolings_before):
+        while len(pooled) <= poolings_before(name):
+            pooled.append(tf.nn.avg_pool2d(pooled[-1], 2, 2, "VALID"))
+        result[name] = pooled[poolings_before(name)][..., 0]
+    return result
 
 
 class StyleTransferObjective:
@@ -131,8 +150,10 @@ class StyleTransferObjective:
             terms["content"] = losses.content_loss(self.targets.content,
                                                    features[self.content_layer])
         if self.style_layers:
+            masks = None if self.targets.masks is None else \
+                layer_masks(self.targets.masks, self.style_layers)
             terms["style"], per_layer = losses.style_loss(self.targets.style_grams, features,
-                                                          self.style_layers)
+                                                          self.style_layers, masks)
             terms.update({f"style/{name}": value for name, value in per_layer.items()})
         terms["tv"] = losses.total_variation_loss(image)
         return terms
@@ -148,17 +169,18 @@ class StyleTransferObjective:
 def compute_targets(extractor: keras.Model, shape: tuple[int, int, int, int],
                     content: np.ndarray | None, content_layer: str | None,
                     styles: list[np.ndarray], blend: list[float],
-                    style_layers: dict[str, float]) -> Targets:
+                    style_layers: dict[str, float], masks: np.ndarray | None = None) -> Targets:
     """Content activations and blended style Grams, once, in caffe space.
 
     Grams of each style image are rescaled to the output's number of positions per layer
     (`losses.rescale_gram`) and mixed with the blend weights: minimising Σ_s w_s‖G_s − G‖²
-    has the same gradient as ‖Σ_s w_s·G_s − G‖², so one blended target suffices.
+    has the same gradient as ‖Σ_s w_s·G_s − G‖², so one blended target suffices. With
+    `masks` (S, H, W) at the output's size there is no blend: style s's Gram is rescaled to
+    its region's (mask-weighted) positions and the targets are stacked (S, n_C, n_C).
     """
-    content_features = None
-    if content is not None and content_layer:
-        features = extractor(preprocess(content)[None], training=False)
-        content_features = tf.cast(features[content_layer], tf.float32)
+    if masks is not None:
+        return _masked_targets(extractor, content, content_layer, styles, style_layers, masks)
+    content_features = _content_features(extractor, content, content_layer)
     output_positions = _positions_per_layer(extractor, shape)
     grams: dict[str, tf.Tensor] = {}
     for style, weight in zip(styles, blend):
@@ -169,6 +191,31 @@ def compute_targets(extractor: keras.Model, shape: tuple[int, int, int, int],
                                        output_positions[name])
             grams[name] = grams.get(name, 0.0) + weight * gram
     return Targets(content_features, grams)
+
+
+def _content_features(extractor: keras.Model, content: np.ndarray | None,
+                      content_layer: str | None) -> tf.Tensor | None:
+    if content is None or not content_layer:
+        return None
+    return tf.cast(extractor(preprocess(content)[None], training=False)[content_layer], tf.float32)
+
+
+def _masked_targets(extractor: keras.Model, content: np.ndarray | None,
+                    content_layer: str | None, styles: list[np.ndarray],
+                    style_layers: dict[str, float], masks: np.ndarray) -> Targets:
+    """`compute_targets` with one region mask per style image (see there)."""
+    content_features = _content_features(extractor, content, content_layer)
+    region_positions = {name: tf.reduce_sum(tf.square(mask), axis=(1, 2))
+                        for name, mask in layer_masks(masks, style_layers).items()}
+    stacks: dict[str, list[tf.Tensor]] = {name: [] for name in style_layers}
+    for index, style in enumerate(styles):
+        features = extractor(preprocess(style)[None], training=False)
+        for name in style_layers:
+            positions = int(features[name].shape[1]) * int(features[name].shape[2])
+            stacks[name].append(losses.gram_matrix(features[name])
+                                * (region_positions[name][index] / positions))
+    return Targets(content_features, {name: tf.stack(grams) for name, grams in stacks.items()},
+                   tf.constant(masks, tf.float32))
 
 
 def _positions_per_layer(extractor: keras.Model,

@@ -31,6 +31,30 @@ class NonFiniteLoss(Exception):
         self.value = value
 
 
+class ConvergenceStop:
+    """Stops when the relative loss decrease over the last `window` iterations is below `tol`.
+
+    Called with each iteration's loss; raises `StopIteration` (which both optimisers treat
+    as "done") once (L[i−window] − L[i]) / |L[i−window]| < tol. `tol` = 0 never stops.
+    """
+
+    def __init__(self, tol: float, window: int):
+        self.tol, self.window = tol, window
+        self.losses: list[float] = []
+
+    def reset(self) -> None:
+        self.losses = []
+
+    def __call__(self, loss: float) -> None:
+        self.losses.append(loss)
+        if self.tol <= 0 or len(self.losses) <= self.window:
+            return
+        before = self.losses[-1 - self.window]
+        if (before - loss) / max(abs(before), 1e-30) < self.tol:
+            raise StopIteration(f"relative loss decrease over {self.window} iterations "
+                                f"below {self.tol}")
+
+
 def _evaluate(objective: StyleTransferObjective, image: np.ndarray):
     loss, gradient, terms = objective.loss_and_gradient(tf.constant(image))
     return float(loss), gradient, {name: float(value) for name, value in terms.items()}
@@ -42,7 +66,8 @@ def lbfgs(objective: StyleTransferObjective, initial: np.ndarray, iterations: in
     """L-BFGS-B (Byrd et al. 1995) with per-pixel bounds; SciPy works in float64.
 
     Stops after `iterations` iterations (each may take several evaluations in its line
-    search), or earlier if the line search fails. Returns the image and SciPy's counts.
+    search), or earlier if the line search fails or `on_iteration` raises `StopIteration`
+    (SciPy then returns the last accepted iterate). Returns the image and SciPy's counts.
     """
     shape = objective.shape
     lower, upper = pixel_bounds(shape)
@@ -87,7 +112,11 @@ def adam(objective: StyleTransferObjective, initial: np.ndarray, iterations: int
         loss, gradient, terms = _evaluate(objective, image)
         if not math.isfinite(loss):
             raise NonFiniteLoss(iteration, loss)
-        on_iteration(iteration, image.numpy(), loss, terms)  # the image this loss belongs to
+        try:
+            on_iteration(iteration, image.numpy(), loss, terms)  # the image this loss belongs to
+        except StopIteration:
+            return image.numpy(), {"iterations": step + 1, "evaluations": step + 1,
+                                   "status": "converged"}
         optimizer.apply_gradients([(gradient, image)])
         image.assign(tf.clip_by_value(image, lower, upper))
     return image.numpy(), {"iterations": iterations, "evaluations": iterations, "status": "done"}

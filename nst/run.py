@@ -25,7 +25,7 @@ from common.config import PRECISIONS, RunSettings, parse_settings, setting, sett
 from common.errors import RunFailed, UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import create_run, set_seed, write_metrics
-from nst import color
+from nst import color, regions
 from nst.layers import (
     CONV_LAYERS,
     estimate_memory_bytes,
@@ -35,6 +35,7 @@ from nst.layers import (
     vgg19_weights,
 )
 from nst.swirl import swirl_painting
+from nst.tile_plan import choose_tiling
 
 NONE = "none"
 DEFAULT_STYLE_LAYERS = [f"block{block}_conv1:0.2" for block in range(1, 6)]
@@ -47,12 +48,20 @@ class Settings(RunSettings):
                                   "(default: matplotlib's sample photo grace_hopper.jpg)")
     style: list[str] | None = setting(None, "style image(s), or 'none' for feature inversion "
                                       "(default: a swirl painting made by nst.swirl)")
+    style_mask: list[str] | None = setting(None, "region masks over the content: one greyscale "
+                                           "image per style (white = that style), or one "
+                                           "label image whose N colours, darkest first, pick "
+                                           "the N styles")
     style_blend: list[float] | None = setting(None, "weight of each style image, normalised to "
                                               "sum to 1 (default: equal)")
     output: str | None = setting(None, "also write the result here (.png/.jpg); the run folder "
                                  "always gets output.png")
     size: int = setting(512, "long side of the output in pixels", positive=True)
     iterations: int = setting(300, "optimiser iterations (per scale)", positive=True)
+    tol: float = setting(0.0, "stop a scale early once the relative loss decrease over the last "
+                         "--tol-window iterations is below this (0: never)", min=0.0)
+    tol_window: int = setting(10, "iterations over which --tol measures the decrease",
+                              positive=True)
     optimizer: str = setting("lbfgs", "L-BFGS-B (SciPy) or Adam", choices=("lbfgs", "adam"))
     lr: float = setting(10.0, "Adam learning rate, in pixel units (0-255)", positive=True)
     init: str | None = setting(None, "content, noise, noisy-content or an image PATH "
@@ -80,6 +89,9 @@ class Settings(RunSettings):
                              choices=PRECISIONS)
     xla: bool = setting(False, "compile the loss-and-gradient function with XLA")
     force: bool = setting(False, "run even if the memory estimate exceeds the available RAM")
+    max_memory: str | None = setting(None, "budget for the objective's activations, e.g. 1G or "
+                                     "512M: larger outputs are evaluated over overlapping "
+                                     "tiles that fit it (default: no tiling)")
 
     def validate(self) -> None:
         layer_index(self.content_layer)
@@ -93,6 +105,11 @@ class Settings(RunSettings):
                                 f"{0 if styles == [NONE] else len(styles)} style image(s)")
             if min(self.style_blend) < 0 or sum(self.style_blend) == 0:
                 raise UserError("--style-blend: weights must be non-negative and not all zero")
+        if self.style_mask is not None:
+            if self.content == NONE or styles == [NONE] or self.style_blend is not None:
+                raise UserError("--style-mask needs a content image and style image(s), and "
+                                "replaces --style-blend")
+            regions.check_mask_count(self.style_mask, len(styles) or 1)
         used = [self.content_weight if self.content != NONE else 0.0,
                 self.style_weight if styles != [NONE] else 0.0, self.tv_weight]
         if not any(used):
@@ -103,6 +120,11 @@ class Settings(RunSettings):
             raise UserError(f"--init {init} needs a content image; use --init noise")
         if self.output is not None:
             check_writable(self.output)
+        self.memory_budget()
+
+    def memory_budget(self) -> int | None:
+        """--max-memory in bytes (None: no tiling)."""
+        return None if self.max_memory is None else parse_bytes(self.max_memory, "--max-memory")
 
     def styles(self) -> list[str]:
         return self.style or []
@@ -128,6 +150,20 @@ def check_writable(path: str) -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"--output {path}: cannot write to folder {folder}")
+
+
+def parse_bytes(text: str, flag: str) -> int:
+    """'1G', '512M', '1.5GiB', '300000' → bytes (K, M, G, T are powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    number = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = number[-1:] if number[-1:] in units else ""
+    try:
+        value = float(number[:len(number) - len(unit)]) * units[unit]
+    except ValueError:
+        raise UserError(f"{flag} {text}: expected a size such as 1G or 512M") from None
+    if not value > 0 or value == float("inf"):
+        raise UserError(f"{flag} {text}: must be a positive size")
+    return int(value)
 
 
 def available_memory_bytes() -> int:
@@ -174,6 +210,8 @@ class Progress:
     """Per-iteration bookkeeping shared by the optimisers' callback."""
 
     iteration: int = 0
+    count: int = 0  # iterations run over all scales (fewer than the numbering when --tol stops)
+    curve: list | None = None  # [seconds since the run started, loss] per iteration
     last_image: np.ndarray | None = None  # caffe image of the last finite loss
     losses: dict[str, float] | None = None
 
@@ -189,6 +227,7 @@ class RunReporter:
         import keras  # here, not at the top: bad input must fail before TensorFlow loads
 
         from common.tensorboard import TensorBoardLogger
+        from nst import optimize
 
         self.settings, self.run_dir, self.original_content = settings, run_dir, original_content
         self.logger = TensorBoardLogger(run_dir)
@@ -197,7 +236,9 @@ class RunReporter:
         self.progbar = keras.utils.Progbar(settings.iterations * settings.scales,
                                            verbose=0 if settings.quiet else 1,
                                            stateful_metrics=["loss", "content", "style", "tv"])
-        self.progress = Progress()
+        self.progress = Progress(curve=[])
+        self.started = time.perf_counter()
+        self.convergence = optimize.ConvergenceStop(settings.tol, settings.tol_window)
 
     def log_inputs(self, content: np.ndarray | None, styles: list[np.ndarray]) -> None:
         self.logger.config(settings_dict(self.settings))
@@ -221,6 +262,8 @@ class RunReporter:
                      terms: dict[str, float]) -> None:
         progress = self.progress
         progress.iteration, progress.last_image = iteration, image
+        progress.count += 1
+        progress.curve.append([round(time.perf_counter() - self.started, 3), loss])
         progress.losses = {"loss": loss, **terms}
         self.logger.scalars(progress.losses, iteration)
         self.progbar.update(iteration, [("loss", loss), ("content", terms["content"]),
@@ -230,6 +273,7 @@ class RunReporter:
             save_image(self.run_dir / "images" / f"iteration_{iteration:05d}.jpg", image,
                        quality=90)
             self.logger.image("generated", image, iteration)
+        self.convergence(loss)  # last: raises StopIteration when converged
 
     def save_outputs(self, image: np.ndarray) -> None:
         for path in self.outputs:
@@ -250,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0], prog="python -m nst.run")
     style_layers = settings.style_layer_weights()
     content, styles = load_inputs(settings)
+    masks = None
+    if settings.style_mask:
+        masks = regions.load_style_masks(settings.style_mask, len(styles), content.shape)
     weights = vgg19_weights(settings.vgg_weights)
 
     reference = content if content is not None else styles[0]
@@ -261,9 +308,13 @@ def main(argv: list[str] | None = None) -> None:
     estimate = max(estimate_memory_bytes(height, width, deepest),
                    estimate_memory_bytes(style_long_side, style_long_side, deepest))
     available = available_memory_bytes()
-    if estimate > available and not settings.force:
+    budget = settings.memory_budget()
+    if budget is not None:  # tiled: what one tile needs, and the tiling is possible at all
+        choose_tiling(height, width, deepest, budget)
+    elif estimate > available and not settings.force:
         raise UserError(f"--size {settings.size}: needs about {estimate / 2**30:.1f} GiB, "
-                        f"only {available / 2**30:.1f} GiB available (--force to try anyway)")
+                        f"only {available / 2**30:.1f} GiB available (--max-memory 1G to "
+                        "evaluate it over tiles, or --force to try anyway)")
     pools = poolings_before(deepest)
     smallest = min(height, width) // 2 ** (settings.scales - 1)
     if smallest < 2 ** pools:
@@ -293,16 +344,18 @@ def main(argv: list[str] | None = None) -> None:
     extractor = feature_extractor(vgg, used_layers, settings.pooling)
     run_dir = create_run("nst", settings)
     run(settings, run_dir, extractor, content, styles, style_layers, (height, width),
-        original_content, init_picture)
+        original_content, init_picture, masks)
 
 
 def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None,
         styles: list[np.ndarray], style_layers: dict[str, float], shape: tuple[int, int],
-        original_content: np.ndarray | None, init_picture: np.ndarray | None) -> None:
+        original_content: np.ndarray | None, init_picture: np.ndarray | None,
+        masks: np.ndarray | None = None) -> None:
     """Optimise scale by scale, logging to TensorBoard and the progress bar.
 
     `content` and `styles` are what the network sees (grey for luminance-only transfer);
-    `original_content` gives the colours back; `init_picture` is an --init PATH image.
+    `original_content` gives the colours back; `init_picture` is an --init PATH image;
+    `masks` the (H, W, S) --style-mask regions.
     """
     from nst import optimize
 
@@ -311,7 +364,7 @@ def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None
     started = time.perf_counter()
     try:
         result = optimize_scales(settings, extractor, content, styles, style_layers, shape,
-                                 init_picture, reporter)
+                                 init_picture, reporter, masks)
     except optimize.NonFiniteLoss as error:
         progress = reporter.progress
         reporter.save_outputs(reporter.finished_image(progress.last_image))
@@ -324,7 +377,8 @@ def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None
 def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
                     styles: list[np.ndarray], style_layers: dict[str, float],
                     shape: tuple[int, int], init_picture: np.ndarray | None,
-                    reporter: RunReporter) -> OptimizationResult:
+                    reporter: RunReporter, masks: np.ndarray | None = None
+                    ) -> OptimizationResult:
     """Solve at size/2^(K-1) first, then start each finer scale from the coarser result."""
     from nst.model import deprocess
 
@@ -346,9 +400,10 @@ def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
             initial = initial_image(settings, scale_content, init_picture, (h, w), rng)
         else:
             initial = resize(np.clip(deprocess(image[0]), 0.0, 1.0), h, w)
+        scale_masks = regions.masks_at(masks, h, w) if masks is not None else None
         image, info, losses, seconds = optimize_scale(
             settings, extractor, scale, scale_content, scale_styles, blend, style_layers, initial,
-            reporter)
+            reporter, scale_masks)
         if scale == 0:
             initial_losses = losses
         optimizing_seconds += seconds
@@ -357,7 +412,7 @@ def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
 
 def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarray | None,
                    styles: list[np.ndarray], blend: list[float], style_layers: dict[str, float],
-                   initial: np.ndarray, reporter: RunReporter
+                   initial: np.ndarray, reporter: RunReporter, masks: np.ndarray | None = None
                    ) -> tuple[np.ndarray, dict[str, object], dict[str, float], float]:
     """Run the optimiser at one scale, from `initial` (in [0, 1], already at this scale's size).
 
@@ -365,14 +420,10 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     spent in the optimiser.
     """
     from nst import optimize
-    from nst.model import StyleTransferObjective, compute_targets, preprocess
+    from nst.model import preprocess
 
-    caffe_shape = (1, *initial.shape[:2], 3)
-    targets = compute_targets(extractor, caffe_shape, content, settings.content_layer, styles,
-                              blend, style_layers)
-    objective = StyleTransferObjective(
-        extractor, caffe_shape, settings.content_layer, style_layers, targets,
-        settings.content_weight, settings.style_weight, settings.tv_weight, settings.xla)
+    objective = build_objective(settings, extractor, (1, *initial.shape[:2], 3), content,
+                                styles, blend, style_layers, masks)
     start = reporter.progress.last_image = preprocess(initial)[None]
     # One evaluation before timing: traces the tf.function and records where we start.
     loss, _, terms = objective.loss_and_gradient(start)
@@ -380,6 +431,7 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     if scale == 0:
         reporter.logger.scalars(initial_losses, 0)
     first = scale * settings.iterations + 1
+    reporter.convergence.reset()
     tick = time.perf_counter()
     if settings.optimizer == "lbfgs":
         image, info = optimize.lbfgs(objective, start, settings.iterations,
@@ -390,6 +442,28 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     return image, info, initial_losses, time.perf_counter() - tick
 
 
+def build_objective(settings: Settings, extractor, shape: tuple[int, int, int, int],
+                    content: np.ndarray | None, styles: list[np.ndarray], blend: list[float],
+                    style_layers: dict[str, float], masks: np.ndarray | None):
+    """The untiled objective, or the tiled one where --max-memory does not hold the image."""
+    from nst.model import StyleTransferObjective, compute_targets
+    from nst.tiles import TiledObjective, TileNetwork, tiled_targets
+
+    weights = (settings.content_weight, settings.style_weight, settings.tv_weight)
+    budget = settings.memory_budget()
+    tiling = None if budget is None else \
+        choose_tiling(*shape[1:3], extractor.layers[-1].name, budget)
+    if tiling is None:
+        targets = compute_targets(extractor, shape, content, settings.content_layer, styles,
+                                  blend, style_layers, masks)
+        return StyleTransferObjective(extractor, shape, settings.content_layer, style_layers,
+                                      targets, *weights, settings.xla)
+    network = TileNetwork(extractor, settings.content_layer if content is not None else None,
+                          style_layers if styles else {})
+    targets = tiled_targets(network, tiling, shape, content, styles, blend, masks)
+    return TiledObjective(network, shape, targets, *weights, tiling)
+
+
 def write_result(settings: Settings, reporter: RunReporter, result: OptimizationResult,
                  shape: tuple[int, int], started: float) -> None:
     """Write the final image to every output, log it and write metrics.json."""
@@ -397,7 +471,7 @@ def write_result(settings: Settings, reporter: RunReporter, result: Optimization
     reporter.save_outputs(final)
     reporter.logger.image("generated", final, reporter.progress.iteration)
     reporter.logger.close()
-    iterations = reporter.progress.iteration
+    iterations = reporter.progress.count
     height, width = shape
     metrics = {**{f"initial_{name}": value for name, value in result.initial_losses.items()},
                **{f"final_{name}": value
@@ -406,7 +480,7 @@ def write_result(settings: Settings, reporter: RunReporter, result: Optimization
                "optimizer_status": result.info.get("status"), "height": height, "width": width,
                "wall_seconds": time.perf_counter() - started,
                "seconds_per_iteration": result.optimizing_seconds / max(iterations, 1),
-               "optimizer": settings.optimizer,
+               "optimizer": settings.optimizer, "loss_curve": reporter.progress.curve,
                "outputs": [str(path) for path in reporter.outputs]}
     write_metrics(reporter.run_dir, metrics)
     if not settings.quiet:

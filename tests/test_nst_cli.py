@@ -24,7 +24,8 @@ def test_help_lists_the_flags(cli):
     result = cli("nst.run", "--help")
     assert result.returncode == 0, result.stderr
     for flag in ("--content", "--style", "--style-blend", "--style-layers", "--optimizer",
-                 "--init", "--scales", "--preserve-color", "--pooling", "--vgg-weights", "--force"):
+                 "--init", "--scales", "--preserve-color", "--pooling", "--vgg-weights", "--force",
+                 "--tol", "--style-mask", "--max-memory"):
         assert flag in result.stdout
 
 
@@ -89,6 +90,24 @@ def test_non_finite_loss_stops_and_keeps_the_last_finite_image(cli, tmp_path, vg
     assert load_image(output).shape == (24, 32, 3)
 
 
+def test_two_styles_in_two_regions_over_tiles(cli, tmp_path, vgg19_weights, asset_images):
+    """A label mask, --preserve-color, two scales and a budget that forces tiles: it runs."""
+    content = load_image(asset_images / "tubingen.jpg")
+    labels = np.zeros(content.shape[:2], np.uint8)
+    labels[: content.shape[0] // 2] = 255  # top half: the second (brightest) style
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    result = run_nst(cli, tmp_path, "--content", str(asset_images / "tubingen.jpg"),
+                     "--style", str(asset_images / "starry_night.jpg"),
+                     str(asset_images / "wave.jpg"), "--style-mask", str(tmp_path / "labels.png"),
+                     "--preserve-color", "--scales", "2", "--size", "96", "--iterations", "4",
+                     "--max-memory", "6M", "--style-layers", "block1_conv1", "block2_conv1",
+                     "--content-layer", "block2_conv2", weights=vgg19_weights)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["final_style"] < metrics["initial_style"]
+    assert load_image(tmp_path / "run" / "output.png").shape == (72, 96, 3)
+
+
 def test_unusable_weights_file(cli, tmp_path, asset_images):
     weights = tmp_path / "vgg19.weights.h5"
     weights.write_bytes(b"\x89HDF\r\n" + b"\0" * 1000)
@@ -103,7 +122,8 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
     files = {"folder": folder / "a_folder", "text": folder / "notes.jpg",
              "empty": folder / "empty.png", "truncated": folder / "truncated.jpg",
-             "a_file": folder / "a_file", "good": folder / "good.png"}
+             "a_file": folder / "a_file", "good": folder / "good.png",
+             "wide_mask": folder / "wide_mask.png", "three_labels": folder / "three_labels.png"}
     files["folder"].mkdir()
     files["text"].write_text("this is not an image\n")
     files["empty"].write_bytes(b"")
@@ -112,6 +132,10 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     Image.fromarray(noise).save(files["truncated"], quality=90)
     files["truncated"].write_bytes(files["truncated"].read_bytes()[:2000])
     files["a_file"].write_text("x")
+    Image.fromarray(np.full((32, 64), 255, np.uint8)).save(files["wide_mask"])
+    labels = np.zeros((64, 64), np.uint8)
+    labels[:, 20:40], labels[:, 40:] = 128, 255
+    Image.fromarray(labels).save(files["three_labels"])
     return files
 
 
@@ -136,6 +160,17 @@ BAD_INPUTS = [
     (["--output", "{folder}/out.gif"], ["unsupported format"]),
     (["--content", "none", "--style", "none"], ["nothing to optimise"]),
     (["--optimizer", "sgd"], ["--optimizer", "sgd"]),
+    (["--tol=-0.01"], ["--tol", "at least 0"]),
+    (["--content", "{good}", "--style", "{good}", "--style-mask", "{wide_mask}"],
+     ["--style-mask", "wide_mask.png", "aspect ratio"]),
+    (["--content", "{good}", "--style", "{good}", "{good}", "--style-mask", "{good}", "{good}",
+      "{good}"], ["--style-mask", "3 mask(s) for 2 style"]),
+    (["--content", "{good}", "--style", "{good}", "{good}", "--style-mask", "{three_labels}"],
+     ["three_labels.png", "exactly 2 distinct colours"]),
+    (["--style", "{good}", "--style-mask", "{good}", "--style-blend", "1"],
+     ["--style-mask", "--style-blend"]),
+    (["--max-memory", "lots"], ["--max-memory", "1G"]),
+    (["--max-memory", "10M"], ["--max-memory", "one tile needs"]),
 ]
 
 

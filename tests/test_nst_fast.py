@@ -200,3 +200,38 @@ def tf_mean(images):
     import tensorflow as tf
 
     return tf.reduce_mean(images)
+
+
+def test_strength_and_preserve_color_blend_with_the_input():
+    from nst import color
+    from nst.fast import finish
+
+    rng = np.random.default_rng(4)
+    stylised, content = 0.4 + 0.2 * rng.random((2, 6, 5, 3), dtype=np.float32)  # in gamut
+    np.testing.assert_allclose(finish(stylised, content, False, 1.0), stylised)
+    np.testing.assert_allclose(finish(stylised, content, False, 0.0), content)
+    np.testing.assert_allclose(finish(stylised, content, False, 0.25),
+                               0.25 * stylised + 0.75 * content, rtol=1e-6)
+    kept = finish(stylised, content, True, 1.0)
+    np.testing.assert_allclose(color.rgb_to_yiq(kept)[..., 1:], color.rgb_to_yiq(content)[..., 1:],
+                               atol=1e-5)
+    np.testing.assert_allclose(color.rgb_to_yiq(kept)[..., 0], color.rgb_to_yiq(stylised)[..., 0],
+                               atol=1e-5)
+
+
+def test_exported_model_gives_the_keras_image(net, tmp_path, cli):
+    import tensorflow as tf
+
+    x = np.random.default_rng(5).random((1, 24, 36, 3), dtype=np.float32)
+    expected = net(x).numpy()
+    net.save(tmp_path / "net.keras")
+    output = tmp_path / "exported"
+    result = cli("nst.fast", "export", "--model", str(tmp_path / "net.keras"), "--output",
+                 str(output))
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = tf.saved_model.load(str(output))  # kept: the function needs its variables
+    got = loaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)  # float32 throughout; kernels differ
+    again = cli("nst.fast", "export", "--model", str(tmp_path / "net.keras"), "--output",
+                str(output))
+    assert_one_line_error(again, "already exists")
