@@ -1,4 +1,6 @@
-"""The neural style transfer losses (Gatys, Ecker & Bethge, CVPR 2016), as pure functions.
+"""The neural style transfer losses (Gatys, Ecker & Bethge, CVPR 2016), as pure functions,
+and at the end the mean/std losses of arbitrary style transfer with AdaIN (Huang & Belongie,
+ICCV 2017).
 
 Activations are one image's feature map a of shape (n_H, n_W, n_C) or (1, n_H, n_W, n_C).
 Everything here computes in float32, whatever dtype the network ran in: a Gram matrix
