@@ -54,6 +54,7 @@ from nst.fast import (
 )
 from nst.layers import vgg19_weights
 
+MIN_SIDE = 16  # smallest image side nst.adain stylize takes
 PANEL_SIZE = 4  # TensorBoard panel rows per kind of style (seen in training / never seen)
 
 
@@ -288,6 +289,10 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     inputs, single = stylize_inputs(settings.content, settings.output)
     images = load_inputs(inputs, settings.size)
     styles = [resize_long_side(load_image(path), settings.style_size) for path in settings.style]
+    for path, image in [*zip(inputs, images), *zip(settings.style, styles)]:
+        if min(image.shape[:2]) < MIN_SIDE:  # relu4_1 is 1/8 of it; reflection needs 2 pixels
+            raise UserError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small for AdaIN "
+                            f"(at least {MIN_SIDE} pixels a side)")
     mask = load_image(settings.mask) if settings.mask else None
     weights = np.asarray(settings.weights or [1.0] * len(styles), np.float64)
     weights = list(weights / weights.sum())
@@ -295,6 +300,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     shared = None if settings.preserve_color else style_statistics(net, styles)
     progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
     results: list[np.ndarray | None] = [None] * len(images)
+    net((images[0][None, :32, :32], styles[0][None, :32, :32]))  # warm up before timing
     started = time.perf_counter()
     for batch in same_shape_batches(images, settings.batch_size):
         contents = np.stack([images[i] for i in batch])

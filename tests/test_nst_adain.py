@@ -210,6 +210,7 @@ def test_stylize_a_folder_with_every_control(cli, trained_run, folders, tmp_path
     ("bad_style", "not an image"),
     ("bad_mask", "no such file"),
     ("folder_to_file", "several inputs need a folder"),
+    ("tiny_content", "too small for AdaIN"),
 ])
 def test_stylize_bad_input_writes_nothing(cli, trained_run, folders, tmp_path, case, fragment):
     model, content = str(trained_run / "model.keras"), str(folders / "content" / "chicago.png")
@@ -227,6 +228,9 @@ def test_stylize_bad_input_writes_nothing(cli, trained_run, folders, tmp_path, c
         extra = ["--mask", str(tmp_path / "no_mask.png")]
     if case == "folder_to_file":
         content = str(folders / "content")
+    if case == "tiny_content":
+        save_image(tmp_path / "tiny.png", np.zeros((12, 40, 3), np.float32))
+        content = str(tmp_path / "tiny.png")
     result = cli("nst.adain", "stylize", "--model", model, "--content", content, "--style", style,
                  "--output", output, *extra)
     assert_one_line_error(result, fragment)
