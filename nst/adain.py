@@ -78,6 +78,9 @@ class TrainSettings(TrainingSettings):
 
     def validate(self) -> None:
         super().validate()
+        if self.image_size % 8:
+            raise UserError(f"--image-size {self.image_size}: must be a multiple of 8 (relu4_1 "
+                            "is 1/8 of the crop and the decoder doubles it three times)")
         if self.content_dir is None or self.style_dir is None:
             raise UserError("train needs --content-dir DIR and --style-dir DIR")
         trained = {path.resolve() for path in list_images(self.style_dir)}
@@ -272,7 +275,13 @@ def mask_regions(mask: np.ndarray, height: int, width: int) -> list[tf.Tensor]:
 
 def stylize_batch(net: AdaINStyleTransfer, contents: np.ndarray, statistics: list,
                   weights: list[float], alpha: float, mask: np.ndarray | None) -> np.ndarray:
-    """g(α·t + (1 − α)·f(c)) with t the weighted AdaIN targets, or the masked one."""
+    """g(α·t + (1 − α)·f(c)) with t the weighted AdaIN targets, or the masked one.
+
+    Contents are reflect-padded to a multiple of 8 (relu4_1 is 1/8 of the image) and the
+    result cropped back, so it has the content's size.
+    """
+    height, width = contents.shape[1:3]
+    contents = np.pad(contents, [(0, 0), (0, -height % 8), (0, -width % 8), (0, 0)], mode="reflect")
     features = tf.cast(net.encode(contents)[-1], tf.float32)
     if mask is None:
         target = tf.add_n([weight * adaptive_instance_norm(features, mean, std)
@@ -281,7 +290,7 @@ def stylize_batch(net: AdaINStyleTransfer, contents: np.ndarray, statistics: lis
         regions = mask_regions(mask, features.shape[1], features.shape[2])
         target = masked_adain(features, regions, [*statistics, None][:2])
     target = alpha * target + (1.0 - alpha) * features
-    return np.clip(net.decode(target).numpy(), 0.0, 1.0)
+    return np.clip(net.decode(target).numpy()[:, :height, :width], 0.0, 1.0)
 
 
 def stylize(settings: StylizeSettings) -> dict[str, float]:

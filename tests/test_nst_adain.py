@@ -112,6 +112,8 @@ def test_alpha_zero_reconstructs_the_content_and_weights_select_styles(net):
     np.testing.assert_allclose(only_first, single, atol=1e-4)
     np.testing.assert_allclose(stylize_batch(net, contents, stats, [1.0, 0.0], 1.0, None),
                                stylize_batch(net, contents, stats[:1], [1.0], 1.0, None), atol=1e-5)
+    odd = rng.random((1, 27, 21, 3), dtype=np.float32)  # padded to 32×24 inside, cropped back
+    assert stylize_batch(net, odd, stats, [0.5, 0.5], 1.0, None).shape == (1, 27, 21, 3)
 
 
 @pytest.mark.slow  # writes and reads a 28 MB model
@@ -144,6 +146,16 @@ def test_stylize_settings_refuse_bad_combinations(args, fragment):
     with pytest.raises(UserError, match=None) as error:
         parse_settings(StylizeSettings, base + args, "")
     assert fragment in str(error.value)
+
+
+def test_train_settings_refuse_crops_that_are_not_a_multiple_of_8():
+    from common.config import parse_settings
+    from nst.adain import TrainSettings
+
+    with pytest.raises(UserError) as error:
+        parse_settings(TrainSettings, ["--content-dir", "c", "--style-dir", "s", "--image-size",
+                                       "100"], "")
+    assert "multiple of 8" in str(error.value)
 
 
 # ---- the program end to end: the real VGG19 weights, tiny images ----
