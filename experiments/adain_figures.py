@@ -2,10 +2,10 @@
 
 Every result goes through `nst.adain`'s own command line (`nst.adain.main`, so each line
 printed is a command a user can run), then the results are laid side by side:
-- adain_unseen.jpg: content | a style never seen in training | result | with --preserve-color;
-- adain_alpha.jpg: the content–style trade-off α = 0, 0.25, 0.5, 0.75, 1;
-- adain_interpolation.jpg: style A | weights (1,0) … (0,1) | style B;
-- adain_mask.jpg: mask | two styles by region | one style by region, the rest unstylised.
+- adain_unseen.png: content | a style never seen in training | result | with --preserve-color;
+- adain_alpha.png: the content–style trade-off α = 0, 0.25, 0.5, 0.75, 1;
+- adain_interpolation.png: style A | weights (1,0) … (0,1) | style B;
+- adain_mask.png: mask | two styles by region | one style by region, the rest unstylised.
 """
 
 from __future__ import annotations
@@ -66,13 +66,12 @@ def main() -> None:
               for a in ALPHAS]
     kept = stylized(args.model, content, [unseen], work / "preserve_color.png", *sizes,
                     "--preserve-color")
-    save_image(out / "adain_unseen.jpg", strip([photo, load_image(unseen), alphas[-1], kept], 256),
-               quality=90)
-    save_image(out / "adain_alpha.jpg", strip(alphas, 192), quality=90)
+    save_image(out / "adain_unseen.png", strip([photo, load_image(unseen), alphas[-1], kept], 256))
+    save_image(out / "adain_alpha.png", strip(alphas, 192))
     mixed = [stylized(args.model, content, [unseen, seen], work / f"mix_{w[0]}.png", *sizes,
                       "--weights", *map(str, w)) for w in WEIGHTS]
-    save_image(out / "adain_interpolation.jpg",
-               strip([load_image(unseen), *mixed, load_image(seen)], 160), quality=90)
+    save_image(out / "adain_interpolation.png",
+               strip([load_image(unseen), *mixed, load_image(seen)], 160))
     mask = np.zeros((768, 1024, 3), np.float32)
     mask[:330] = 1.0  # the sky of the Tübingen photo
     save_image(work / "mask.png", mask)
@@ -80,7 +79,7 @@ def main() -> None:
                     "--mask", str(work / "mask.png"))
     one = stylized(args.model, content, [seen], work / "mask_one.png", *sizes,
                    "--mask", str(work / "mask.png"))
-    save_image(out / "adain_mask.jpg", strip([mask, both, one], 224), quality=90)
+    save_image(out / "adain_mask.png", strip([mask, both, one], 224))
 
 
 if __name__ == "__main__":
