@@ -266,8 +266,9 @@ def train(settings: TrainSettings) -> Path:
     return run.run_dir
 
 
-def load_transform_net(path: str, precision: str = "float32"):
-    """A saved TransformNet computing in `precision`; anything else is a one-line `UserError`."""
+def load_network(path: str, kind: type, what: str, program: str, precision: str = "float32"):
+    """A saved .keras model of class `kind` computing in `precision`; anything else is a
+    one-line `UserError`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
@@ -276,49 +277,81 @@ def load_transform_net(path: str, precision: str = "float32"):
     except Exception as error:
         detail = " ".join(str(error).split())[:160] or type(error).__name__
         raise UserError(f"{path}: not a loadable .keras model ({detail})") from None
-    if not isinstance(model, TransformNet):
-        raise UserError(f"{path}: is a {type(model).__name__}, not a fast style transfer "
-                        "network (make one with `python -m nst.fast train`)")
+    if not isinstance(model, kind):
+        raise UserError(f"{path}: is a {type(model).__name__}, not {what} (make one with "
+                        f"`{program}`)")
     return model
 
 
-def stylize(settings: StylizeSettings) -> dict[str, float]:
-    """Stylise every input, batching images of the same size; returns timing figures."""
+def load_transform_net(path: str, precision: str = "float32") -> TransformNet:
+    """A saved TransformNet computing in `precision`; anything else is a one-line `UserError`."""
+    return load_network(path, TransformNet, "a fast style transfer network",
+                        "python -m nst.fast train", precision)
+
+
+def stylize_inputs(items: list[str], output: str) -> tuple[list[Path], bool]:
+    """The input images (folders expanded) and whether `output` is one image file.
+
+    One input file needs an image file name, several inputs (or a folder) a folder;
+    anything else is a `UserError`.
+    """
     inputs: list[Path] = []
-    for item in settings.input:
+    for item in items:
         inputs += list_images(item) if Path(item).is_dir() else [Path(item)]
-    single = len(inputs) == 1 and not Path(settings.input[0]).is_dir()
-    output = Path(settings.output)
+    single = len(inputs) == 1 and not Path(items[0]).is_dir()
+    output = Path(output)
     if single and output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UserError(f"--output {output}: one input needs an image file name (.png/.jpg)")
     if not single and output.suffix:
         raise UserError(f"--output {output}: several inputs need a folder, not a file name")
+    return inputs, single
+
+
+def load_inputs(paths: list[Path], size: int | None) -> list[np.ndarray]:
+    """Every input image, resized to long side `size` if given; all of them load or none."""
     images = []
-    for path in inputs:
+    for path in paths:
         image = load_image(path)
-        image = resize_long_side(image, settings.size) if settings.size else image
+        image = resize_long_side(image, size) if size else image
         if min(image.shape[:2]) < 4:
             raise UserError(f"{path}: too small to stylise (at least 4x4 pixels)")
         images.append(image)
-    model = load_transform_net(settings.model, settings.precision)
+    return images
+
+
+def same_shape_batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
+    """Indices of `images` in batches of at most `batch_size` images of one shape each."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, image in enumerate(images):
         groups.setdefault(image.shape, []).append(index)
+    return [indices[first:first + batch_size] for indices in groups.values()
+            for first in range(0, len(indices), batch_size)]
+
+
+def save_outputs(paths: list[Path], results: list[np.ndarray], output: str, single: bool) -> None:
+    """`output` itself for one input, else `output/<input name>.png` for each (atomically)."""
+    for path, image in zip(paths, results):
+        save_image(Path(output) if single else Path(output) / f"{path.stem}.png", image)
+
+
+def stylize(settings: StylizeSettings) -> dict[str, float]:
+    """Stylise every input, batching images of the same size; returns timing figures."""
+    inputs, single = stylize_inputs(settings.input, settings.output)
+    images = load_inputs(inputs, settings.size)
+    model = load_transform_net(settings.model, settings.precision)
     progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
     results: list[np.ndarray | None] = [None] * len(images)
     model(images[0][None, :8, :8])  # build/trace once before timing
     started = time.perf_counter()
-    for indices in groups.values():
-        for first in range(0, len(indices), settings.batch_size):
-            batch = indices[first:first + settings.batch_size]
-            stylised = np.asarray(model(np.stack([images[i] for i in batch]), training=False), np.float32)
-            for i, image in zip(batch, stylised):
-                results[i] = image
-            progbar.add(len(batch))
+    for batch in same_shape_batches(images, settings.batch_size):
+        stylised = np.asarray(model(np.stack([images[i] for i in batch]), training=False), np.float32)
+        for i, image in zip(batch, stylised):
+            results[i] = image
+        progbar.add(len(batch))
     seconds = time.perf_counter() - started
-    for path, image, content in zip(inputs, results, images):
-        image = finish(image, content, settings.preserve_color, settings.strength)
-        save_image(output if single else output / f"{path.stem}.png", image)
+    results = [finish(image, content, settings.preserve_color, settings.strength)
+               for image, content in zip(results, images)]
+    save_outputs(inputs, results, settings.output, single)
     return {"images": len(images), "seconds": seconds, "images_per_second": len(images) / seconds}
 
 

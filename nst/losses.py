@@ -1,4 +1,6 @@
-"""The neural style transfer losses (Gatys, Ecker & Bethge, CVPR 2016), as pure functions.
+"""The neural style transfer losses (Gatys, Ecker & Bethge, CVPR 2016), as pure functions,
+and at the end the mean/std losses of arbitrary style transfer with AdaIN (Huang & Belongie,
+ICCV 2017).
 
 Activations are one image's feature map a of shape (n_H, n_W, n_C) or (1, n_H, n_W, n_C).
 Everything here computes in float32, whatever dtype the network ran in: a Gram matrix
@@ -7,7 +9,7 @@ sums n_H·n_W products, which overflows float16 at any useful image size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
@@ -117,3 +119,38 @@ def total_loss(content: tf.Tensor, style: tf.Tensor, variation: tf.Tensor, conte
                style_weight: float, tv_weight: float) -> tf.Tensor:
     """J = α·J_content + β·J_style + γ·TV  (Gatys et al. 2016, eq. 7, plus a TV prior)."""
     return content_weight * content + style_weight * style + tv_weight * variation
+
+
+def channel_mean_std(features: tf.Tensor, epsilon: float = 1e-5) -> tuple[tf.Tensor, tf.Tensor]:
+    """μ(x)_nc = 1/(HW)·Σ_hw x_nhwc and σ(x)_nc = √(1/(HW)·Σ_hw (x_nhwc − μ_nc)² + ε).
+
+    Per image and channel over the spatial positions (Huang & Belongie 2017, eqs. 5–6), in
+    float32, kept as (N, 1, 1, C) so they broadcast against the features.
+    """
+    features = tf.cast(features, tf.float32)
+    mean, variance = tf.nn.moments(features, axes=[1, 2], keepdims=True)
+    return mean, tf.sqrt(variance + epsilon)
+
+
+def adain_content_loss(target: tf.Tensor, generated: tf.Tensor) -> tf.Tensor:
+    """L_c = ‖f(g(t)) − t‖²  (Huang & Belongie, ICCV 2017, eq. 12), as a mean over elements.
+
+    t = AdaIN(f(c), f(s)) is the target at relu4_1 (not the content image's own features),
+    f(g(t)) the encoder's relu4_1 features of the decoded image.
+    """
+    return tf.reduce_mean(tf.square(tf.cast(target, tf.float32) - tf.cast(generated, tf.float32)))
+
+
+def adain_style_loss(style: Sequence[tf.Tensor], generated: Sequence[tf.Tensor]) -> tf.Tensor:
+    """L_s = Σ_i ‖μ(φ_i(g(t))) − μ(φ_i(s))‖² + Σ_i ‖σ(φ_i(g(t))) − σ(φ_i(s))‖²
+    (Huang & Belongie 2017, eq. 13), each norm a mean over images and channels.
+
+    φ_i are the encoder's layers relu1_1, relu2_1, relu3_1, relu4_1: only the channel-wise
+    mean and standard deviation are matched, not the Gram matrices of Gatys et al.
+    """
+    total = tf.constant(0.0, tf.float32)
+    for style_features, generated_features in zip(style, generated):
+        style_mean, style_std = channel_mean_std(style_features)
+        mean, std = channel_mean_std(generated_features)
+        total += tf.reduce_mean(tf.square(mean - style_mean)) + tf.reduce_mean(tf.square(std - style_std))
+    return total
