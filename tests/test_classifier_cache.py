@@ -72,6 +72,7 @@ def test_tiny_classifier_learns_the_toy_task_and_has_the_right_outputs(toy):
         classifier.features(np.zeros((2, 32, 32, 1)))
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_cache_round_trip_gives_the_same_outputs(toy, cache):
     splits, classifier, _ = toy
     path = save_classifier(classifier)
@@ -107,6 +108,7 @@ def test_corrupt_cache_is_a_user_error(cache):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow  # trains the toy classifier
 def test_cache_from_other_data_is_a_user_error(toy, cache):
     splits, classifier, _ = toy
     source = save_classifier(classifier)
@@ -118,6 +120,7 @@ def test_cache_from_other_data_is_a_user_error(toy, cache):
             load_cached_classifier(dataset, fingerprint)
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_load_classifier_without_a_cache_names_the_command(data_dir, cache):
     with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
         load_classifier("mnist", data_dir)
@@ -137,6 +140,7 @@ def test_classifier_cli_rejects_bad_input(cli, cache):
     assert not cache.exists()
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_classifier_cli_refuses_to_replace_a_cached_classifier(data_dir, cache):
     # The real fingerprint's file exists (here: junk); without --overwrite nothing is trained.
     path = classifier_path("mnist", dataset_fingerprint(load_splits("mnist", data_dir)))

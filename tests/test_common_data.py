@@ -34,6 +34,7 @@ def fashion_arrays():
     return fake_arrays()
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 @pytest.mark.parametrize("compress", [False, True])
 def test_idx_files_load_in_order(tmp_path, fashion_arrays, compress):
     for key, stem in data.IDX_NAMES.items():
@@ -93,6 +94,7 @@ def test_offline_without_local_copy_says_how_to_fix(monkeypatch):
         data.load_arrays("mnist")
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_real_mnist_matches_fingerprints_and_splits(data_dir):
     splits = data.load_splits("mnist", data_dir)
     assert splits.x_train.shape == (50000, 28, 28, 1) and splits.x_train.dtype == np.float32

@@ -58,6 +58,7 @@ def test_npz_against_mnist_test_prints_one_json_object_of_the_metrics(cli, tiny_
         assert printed[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-9), name
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_float_npz_folder_of_pngs_and_npz_reference_give_the_same_numbers(environment, images, tmp_path,
                                                                          capsys):
     np.savez(tmp_path / "uint8.npz", images=images)
@@ -119,6 +120,7 @@ def bad_inputs(tmp_path, images) -> list[tuple[list[str], str]]:
             ([], "--samples")]
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_bad_input_is_refused_with_a_one_line_error(environment, images, tmp_path):
     for args, fragment in bad_inputs(tmp_path, images):
         with pytest.raises(UserError) as caught:
@@ -126,6 +128,7 @@ def test_bad_input_is_refused_with_a_one_line_error(environment, images, tmp_pat
         assert fragment in str(caught.value) and "\n" not in str(caught.value), (args, str(caught.value))
 
 
+@pytest.mark.slow  # whole programs or real data: seconds each
 def test_bad_input_from_the_command_line_exits_2(cli, tiny_classifier_cache, tmp_path, images):
     np.savez(tmp_path / "rgba.npz", images=np.zeros((300, 28, 28, 4), np.uint8))
     result = cli("experiments.score", "--samples", str(tmp_path / "rgba.npz"), env=tiny_classifier_cache)
