@@ -171,7 +171,7 @@ def test_resume_after_kill(tmp_path, data_dir):
     (["--lr-g=-1e-3"], "--lr-g: must be greater than 0"),
     (["--lr-g", "5"], "--lr-g: must be at most 1"),
     (["--beta2", "1"], "--beta2: must be below 1"),
-    (["--loss", "hinge"], "--loss"),
+    (["--loss", "relativistic"], "--loss"),
     (["--loss", "wgan-gp", "--label-smoothing", "0.1"], "label-smoothing"),
     (["--resume"], "no such run folder"),
     (["--data-dir", "/no/such/folder"], "does not exist"),
