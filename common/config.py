@@ -209,3 +209,16 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None, description: str,
 def settings_dict(settings: Any) -> dict[str, Any]:
     """The settings as a plain dict (for config.json, TensorBoard text and HParams)."""
     return dataclasses.asdict(settings)
+
+
+def parse_command(argv: list[str] | None, prog: str,
+                  commands: dict[str, tuple[type, str]]) -> tuple[str, Any]:
+    """(command, its parsed settings) for `prog COMMAND [options]`; `commands` maps each
+    command to its settings dataclass and description. No or an unknown command is a
+    one-line usage `UserError`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in commands:
+        raise UserError(f"usage: {prog} {'|'.join(commands)} [options] (see {prog} "
+                        f"{next(iter(commands))} --help)")
+    kind, description = commands[argv[0]]
+    return argv[0], parse_settings(kind, argv[1:], description, prog=f"{prog} {argv[0]}")

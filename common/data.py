@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from common.config import setting
 from common.errors import UserError, first_line
+from common.networks import conv_levels
 
 DATASETS = ("mnist", "fashion_mnist")  # the digit-like sets of IDX/npz files (and classifiers)
 DATASET_NAMES = (*DATASETS, "cifar10", "shapes", "folder:PATH")
@@ -178,6 +180,27 @@ def check_image_options(image_size: int | None, channels: int | None) -> None:
                         "the image at least twice)")
     if channels is not None and channels not in CHANNELS:
         raise UserError(f"--channels: {channels} is not 1 (grey) or 3 (RGB)")
+
+
+@dataclass
+class ImageDataSettings:
+    """The images a trainer learns from (docs/datasets.md); each trainer's settings mix it in."""
+
+    dataset: str = setting("mnist", "training images: mnist, fashion_mnist, cifar10, shapes or "
+                                    "folder:PATH (docs/datasets.md)")
+    data_dir: str | None = setting(None, "folder holding the dataset files (default: $DATA_DIR, "
+                                         "else Keras' download)")
+    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
+                                           "(unset: the dataset's own; 64 for folder: and shapes)")
+    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
+                                   choices=CHANNELS)
+
+    def check_images(self, arch: str) -> None:
+        """The dataset, the image options and `arch` against the image shape: refused with
+        one line before any data is made or read."""
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, self.channels)
+        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), arch)
 
 
 def image_shape_of(name: str, image_size: int | None = None,

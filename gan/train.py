@@ -28,20 +28,11 @@ from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
-from common.data import (
-    CHANNELS,
-    DATASETS,
-    check_dataset,
-    check_image_options,
-    image_shape_of,
-    load_splits,
-    make_dataset,
-)
+from common.data import DATASETS, ImageDataSettings, load_splits, make_dataset
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write
 from common.images import save_image
-from common.networks import conv_levels
 from common.plots import image_grid, plot_curves, save_figure
 from common.training import TrainingRun, TrainingSettings
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
@@ -64,15 +55,7 @@ GRID_PADDING = 2  # common.plots.image_grid's default
 
 
 @dataclass
-class Settings(TrainingSettings):
-    dataset: str = setting("mnist", "training images: mnist, fashion_mnist, cifar10, shapes or "
-                                    "folder:PATH (docs/datasets.md)")
-    data_dir: str | None = setting(None, "folder holding mnist.npz / fashion-mnist.npz / CIFAR-10 "
-                                         "(default $DATA_DIR)")
-    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
-                                           "(unset: the dataset's own; 64 for folder: and shapes)")
-    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
-                                   choices=CHANNELS)
+class Settings(TrainingSettings, ImageDataSettings):
     arch: str = setting("dcgan", "network pair: dcgan (conv, any multiple of 4 px) or mlp (the "
                                  "paper's, 28×28 only)", choices=ARCHITECTURES)
     width: int = setting(64, "dcgan filters of D's first and G's last hidden layer (doubling per "
@@ -132,10 +115,7 @@ class Settings(TrainingSettings):
 
     def validate(self) -> None:
         super().validate()
-        check_dataset(self.dataset)
-        check_image_options(self.image_size, None)
-        # The architecture against the image shape before any data is made or read.
-        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), self.arch)
+        self.check_images(self.arch)
         for name in ("beta1", "beta2"):
             if getattr(self, name) >= 1.0:
                 raise UserError(f"--{name}: must be below 1, got {getattr(self, name)}")

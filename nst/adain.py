@@ -25,7 +25,6 @@ what a few dozen images give.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_settings, setting
+from common.config import parse_command, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side
 from common.training import TrainingRun, TrainingSettings
@@ -48,6 +47,7 @@ from nst.fast import (
     load_content_photos,
     load_inputs,
     load_network,
+    report_stylized,
     same_shape_batches,
     save_outputs,
     stylize_inputs,
@@ -324,22 +324,13 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "stylize"):
-        raise UserError("usage: python -m nst.adain train|stylize [options] (see "
-                        "python -m nst.adain train --help)")
-    command, rest = argv[0], argv[1:]
+    command, settings = parse_command(argv, "python -m nst.adain", {
+        "train": (TrainSettings, "Train an AdaIN style transfer decoder."),
+        "stylize": (StylizeSettings, "Stylise images with any style image.")})
     if command == "train":
-        settings = parse_settings(TrainSettings, rest, "Train an AdaIN style transfer decoder.",
-                                  prog="python -m nst.adain train")
-        run_dir = train(settings)
-        print(f"trained {run_dir / 'model.keras'}")
+        print(f"trained {train(settings) / 'model.keras'}")
     else:
-        settings = parse_settings(StylizeSettings, rest, "Stylise images with any style image.",
-                                  prog="python -m nst.adain stylize")
-        figures = stylize(settings)
-        print(f"stylised {figures['images']} image(s) in {figures['seconds']:.2f} s "
-              f"({figures['images_per_second']:.2f} images/s) → {settings.output}")
+        report_stylized(stylize(settings), settings.output)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ that has learnt the style's palette and strokes but generalises less well.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_settings, precision_setting, setting
+from common.config import parse_command, precision_setting, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
 from common.precision import load_model
@@ -382,27 +381,22 @@ def export(settings: ExportSettings) -> Path:
     return output
 
 
+def report_stylized(figures: dict[str, float], output: str) -> None:
+    print(f"stylised {figures['images']} image(s) in {figures['seconds']:.2f} s "
+          f"({figures['images_per_second']:.2f} images/s) → {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "stylize", "export"):
-        raise UserError("usage: python -m nst.fast train|stylize|export [options] (see "
-                        "python -m nst.fast train --help)")
-    command, rest = argv[0], argv[1:]
+    command, settings = parse_command(argv, "python -m nst.fast", {
+        "train": (TrainSettings, "Train a fast style transfer network."),
+        "stylize": (StylizeSettings, "Stylise images with a trained network."),
+        "export": (ExportSettings, "Export a trained network for serving.")})
     if command == "train":
-        settings = parse_settings(TrainSettings, rest, "Train a fast style transfer network.",
-                                  prog="python -m nst.fast train")
-        run_dir = train(settings)
-        print(f"trained {run_dir / 'model.keras'}")
+        print(f"trained {train(settings) / 'model.keras'}")
     elif command == "export":
-        settings = parse_settings(ExportSettings, rest, "Export a trained network for serving.",
-                                  prog="python -m nst.fast export")
         print(f"exported {export(settings)} ({settings.format})")
     else:
-        settings = parse_settings(StylizeSettings, rest, "Stylise images with a trained network.",
-                                  prog="python -m nst.fast stylize")
-        figures = stylize(settings)
-        print(f"stylised {figures['images']} image(s) in {figures['seconds']:.2f} s "
-              f"({figures['images_per_second']:.2f} images/s) → {settings.output}")
+        report_stylized(stylize(settings), settings.output)
 
 
 if __name__ == "__main__":

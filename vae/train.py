@@ -27,22 +27,10 @@ from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
-from common.data import (
-    BINARIZATIONS,
-    CHANNELS,
-    DATASETS,
-    Splits,
-    binarize_static,
-    check_dataset,
-    check_image_options,
-    image_shape_of,
-    load_splits,
-    make_dataset,
-)
+from common.data import BINARIZATIONS, DATASETS, ImageDataSettings, Splits, binarize_static, load_splits, make_dataset
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.images import save_image
-from common.networks import conv_levels
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun, TrainingSettings
@@ -70,15 +58,7 @@ TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every r
 
 
 @dataclass
-class Settings(TrainingSettings):
-    dataset: str = setting("mnist", "mnist, fashion_mnist, cifar10, shapes or folder:PATH "
-                                    "(docs/datasets.md)")
-    data_dir: str | None = setting(None, "folder holding the dataset; unset: $DATA_DIR, "
-                                         "else Keras' download")
-    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
-                                           "(unset: the dataset's own; 64 for folder: and shapes)")
-    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
-                                   choices=CHANNELS)
+class Settings(TrainingSettings, ImageDataSettings):
     likelihood: str | None = setting(None, "decoder p(x|z): bernoulli, continuous-bernoulli or "
                                            "logistic (discretized, 256 levels); unset: bernoulli "
                                            "on 28×28 digits, else logistic", choices=LIKELIHOODS)
@@ -128,10 +108,7 @@ class Settings(TrainingSettings):
 
     def validate(self) -> None:
         super().validate()
-        check_dataset(self.dataset)
-        check_image_options(self.image_size, None)
-        # The architecture against the image shape before any data is made or read.
-        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), self.arch)
+        self.check_images(self.arch)
         if self.objective == "iwae" and (self.beta != 1.0 or self.kl_warmup):
             raise UserError("--objective iwae: the bound has no KL weight; leave --beta 1 and "
                             "--kl-warmup 0")
