@@ -45,7 +45,9 @@ def test_npz_against_mnist_test_prints_one_json_object_of_the_metrics(cli, tiny_
                  *KID, "--out", str(tmp_path / "result.json"), env=tiny_classifier_cache)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
-    assert list(printed) == [*METRICS, "samples", "reference_samples", "kid_subset_size", "kid_subsets"]
+    assert list(printed) == [*METRICS, "features", "samples", "reference_samples", "kid_subset_size",
+                             "kid_subsets"]
+    assert printed["features"] == "classifier"
     assert printed == json.loads((tmp_path / "result.json").read_text())
     assert printed["samples"] == 200 and printed["reference_samples"] == 10000
     # The same numbers as the comparison's scoring of these images with this classifier.
