@@ -143,7 +143,7 @@ def test_a_missing_classifier_is_built_as_experiments_classifier_would(quick, tm
     assert path.parent == tmp_path / "fresh cache" and path.is_file() and (tmp_path / "x" / "report.md").is_file()
     # The settings are experiments.classifier's defaults: the same classifier a user would build.
     defaults = ClassifierSettings()
-    assert calls == [{**TRAINING_DEFAULTS, "verbose": 0}]
+    assert calls == [{**TRAINING_DEFAULTS, "verbose": 0, "image_options": {}}]  # the dataset as stored
     assert {key: getattr(defaults, key) for key in TRAINING_DEFAULTS} == TRAINING_DEFAULTS
     main(["--runs", str(out / "runs" / "vae" / "seed_0"), "--out", str(tmp_path / "y"), *FEW])
     assert len(calls) == 1 and "no mnist classifier cached" not in capsys.readouterr().out  # cached now
