@@ -139,11 +139,16 @@ def logistic_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor,
              "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
 
 
+def critic_logs(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> Logs:
+    """The mean critic values on real and fake inputs, the logs of every score-based D."""
+    return {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)}
+
+
 def wasserstein_critic(real_scores: tf.Tensor, fake_scores: tf.Tensor,
                        label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
     """`wasserstein_critic_loss`, with the mean critic values as logs (no label smoothing)."""
     return (wasserstein_critic_loss(real_scores, fake_scores),
-            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+            critic_logs(real_scores, fake_scores))
 
 
 def minimax_generator(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
@@ -162,7 +167,7 @@ def hinge_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
                         label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
     """`hinge_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
     return (hinge_discriminator_loss(real_scores, fake_scores),
-            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+            critic_logs(real_scores, fake_scores))
 
 
 def hinge_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
@@ -173,7 +178,7 @@ def least_squares_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
                                 label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
     """`least_squares_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
     return (least_squares_discriminator_loss(real_scores, fake_scores),
-            {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)})
+            critic_logs(real_scores, fake_scores))
 
 
 def least_squares_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
