@@ -21,6 +21,8 @@ import common  # noqa: F401  (quiets TensorFlow before it loads)
 import numpy as np
 import tensorflow as tf
 
+from common.config import PRECISIONS
+from common.precision import use_precision
 from experiments.bench_fast import images_per_second, optimisation_seconds
 from nst.adain import load_adain, style_statistics, stylize_batch
 from nst.adain_net import AdaINStyleTransfer
@@ -57,8 +59,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe-iterations", type=int, default=3)
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute dtype policy of the AdaIN network")
     args = parser.parse_args()
-    net = load_adain(args.model) if args.model else AdaINStyleTransfer.from_vgg19(vgg19_weights())
+    with use_precision(args.precision):
+        net = (load_adain(args.model, args.precision) if args.model
+               else AdaINStyleTransfer.from_vgg19(vgg19_weights()))
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     shape = f"{args.size}x{args.size * 3 // 4}"
     for per_image, what in ((False, "one style for all"), (True, "a new style per image")):

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_command, setting
+from common.config import parse_command, precision_setting, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side
 from common.training import TrainingRun, TrainingSettings
@@ -111,6 +111,7 @@ class StylizeSettings:
     batch_size: int = setting(4, "contents per batch (same-size contents are batched together)",
                               positive=True)
     quiet: bool = setting(False, "no progress bar")
+    precision: str = precision_setting()
 
     def validate(self) -> None:
         if not (self.model and self.content and self.style and self.output):
@@ -229,10 +230,10 @@ def train(settings: TrainSettings) -> Path:
     return run.run_dir
 
 
-def load_adain(path: str) -> AdaINStyleTransfer:
-    """A saved AdaIN model; anything else is a one-line `UserError`."""
+def load_adain(path: str, precision: str = "float32") -> AdaINStyleTransfer:
+    """A saved AdaIN model computing in `precision`; anything else is a one-line `UserError`."""
     return load_network(path, AdaINStyleTransfer, "an AdaIN style transfer model",
-                        "python -m nst.adain train")
+                        "python -m nst.adain train", precision)
 
 
 def style_statistics(net: AdaINStyleTransfer, styles: list[np.ndarray],
@@ -290,7 +291,7 @@ def stylize_batch(net: AdaINStyleTransfer, contents: np.ndarray, statistics: lis
         regions = mask_regions(mask, features.shape[1], features.shape[2])
         target = masked_adain(features, regions, [*statistics, None][:2])
     target = alpha * target + (1.0 - alpha) * features
-    return np.clip(net.decode(target).numpy()[:, :height, :width], 0.0, 1.0)
+    return np.clip(np.asarray(net.decode(target), np.float32)[:, :height, :width], 0.0, 1.0)
 
 
 def stylize(settings: StylizeSettings) -> dict[str, float]:
@@ -305,7 +306,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     mask = load_image(settings.mask) if settings.mask else None
     weights = np.asarray(settings.weights or [1.0] * len(styles), np.float64)
     weights = list(weights / weights.sum())
-    net = load_adain(settings.model)
+    net = load_adain(settings.model, settings.precision)
     shared = None if settings.preserve_color else style_statistics(net, styles)
     progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
     results: list[np.ndarray | None] = [None] * len(images)
