@@ -2,7 +2,8 @@
 
     python -m nst.fast train --style painting.jpg --content-dir photos/ --steps 2000 --run-dir DIR
     python -m nst.fast stylize --model DIR/model.keras --input photo.jpg --output out.jpg
-    python -m nst.fast export --model DIR/model.keras --format tflite --output style.tflite
+    python -m nst.fast export --model DIR/model.keras --output exported/   # a SavedModel
+    python -m nst.fast export --model DIR/model.keras --format tflite --size 512 512 --output s.tflite
 
 Johnson, Alahi & Fei-Fei (ECCV 2016): a transformation network (`nst.transform`) is trained
 on random crops of many photos to minimise the same perceptual loss that `nst.run`
@@ -88,26 +89,31 @@ class StylizeSettings:
             raise UserError("stylize needs --model FILE.keras, --input IMG|DIR and --output PATH")
 
 
-# TensorFlow Lite is not offered yet: with any input size the converter leaves three
-# convolutions without a static channel count (they would need the Flex delegate, which the
-# Python interpreter here lacks), and at a fixed size the TFLite interpreter gets the instance
-# normalisation wrong (a one-layer model is off by 1e15 or more): see docs/nst.md.
-EXPORT_FORMATS = ("saved_model",)
+EXPORT_FORMATS = ("saved_model", "tflite")
 
 
 @dataclass
 class ExportSettings:
     model: str | None = setting(None, "a trained transformation network (.keras) (required)")
-    format: str = setting("saved_model", "a TensorFlow SavedModel folder with the serving "
-                          "endpoint 'serve': (N, H, W, 3) RGB in [0, 1], any size",
-                          choices=EXPORT_FORMATS)
-    output: str | None = setting(None, "the folder to write (required)")
+    format: str = setting("saved_model", "saved_model: a TensorFlow SavedModel folder with the "
+                          "endpoint 'serve', (N, H, W, 3) RGB in [0, 1] of any size; tflite: a "
+                          "TensorFlow Lite file for inputs of --size", choices=EXPORT_FORMATS)
+    size: list[int] | None = setting(None, "tflite: the input's HEIGHT WIDTH (the file takes any "
+                                     "batch size but this one image size)", min=4)
+    output: str | None = setting(None, "the folder (saved_model) or file (tflite) to write "
+                                 "(required)")
 
     def validate(self) -> None:
         if not (self.model and self.output):
             raise UserError("export needs --model FILE.keras and --output PATH")
         if Path(self.output).exists():
             raise UserError(f"--output {self.output}: already exists")
+        # A TFLite file with a free image size needs Flex (TF Select) ops for the convolutions
+        # after the dynamic padding, which the stock TFLite runtime lacks: see docs/nst.md.
+        if self.format == "tflite" and (self.size is None or len(self.size) != 2):
+            raise UserError("--format tflite needs --size HEIGHT WIDTH (the input's image size)")
+        if self.format == "saved_model" and self.size is not None:
+            raise UserError("--size is for --format tflite; a SavedModel takes any size")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -364,20 +370,20 @@ def finish(stylised: np.ndarray, content: np.ndarray, preserve_color: bool,
 
 
 def export(settings: ExportSettings) -> Path:
-    """Write the network as a SavedModel taking (N, H, W, 3) RGB in [0, 1] of any size; the
-    folder appears only when complete (written beside it, then renamed)."""
+    """Write the network as a SavedModel (any image size) or a TFLite file (images of --size),
+    both taking (N, H, W, 3) RGB in [0, 1]; the output appears only when complete (written
+    beside it, then renamed)."""
     model = load_transform_net(settings.model)
     output = Path(settings.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    height, width = settings.size or (None, None)
+    signature = [keras.InputSpec(shape=(None, height, width, 3), dtype="float32")]
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
-        saved = Path(scratch) / "saved_model"
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serve", lambda images: model(images, training=False),
-                             input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32,
-                                                            name="images")])
-        archive.write_out(str(saved), verbose=False)
-        os.replace(saved, output)
+        tflite = settings.format == "tflite"
+        written = Path(scratch) / ("model.tflite" if tflite else "saved_model")
+        model.export(str(written), format="litert" if tflite else "tf_saved_model",
+                     verbose=False, input_signature=signature)
+        os.replace(written, output)
     return output
 
 

@@ -235,3 +235,29 @@ def test_exported_model_gives_the_keras_image(net, tmp_path, cli):
     again = cli("nst.fast", "export", "--model", str(tmp_path / "net.keras"), "--output",
                 str(output))
     assert_one_line_error(again, "already exists")
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+def test_tflite_export_gives_the_keras_image_for_any_batch(net, tmp_path, cli):
+    import tensorflow as tf
+
+    x = np.random.default_rng(6).random((2, 24, 36, 3), dtype=np.float32)
+    expected = net(x).numpy()
+    net.save(tmp_path / "net.keras")
+    output = tmp_path / "style.tflite"
+    export = ("nst.fast", "export", "--model", str(tmp_path / "net.keras"), "--format", "tflite")
+    result = cli(*export, "--size", "24", "36", "--output", str(output))
+    assert result.returncode == 0, result.stderr[-3000:]
+    interpreter = tf.lite.Interpreter(model_path=str(output))
+    source = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(source["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert_one_line_error(cli(*export, "--output", str(tmp_path / "b.tflite")), "needs --size")
+    assert_one_line_error(cli("nst.fast", "export", "--model", str(tmp_path / "net.keras"),
+                              "--size", "24", "36", "--output", str(tmp_path / "c")),
+                          "--size is for --format tflite")
+    assert not (tmp_path / "b.tflite").exists() and not (tmp_path / "c").exists()
