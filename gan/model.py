@@ -19,19 +19,24 @@ ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 
 
-def radford_init() -> dict:
-    """Radford et al. 2016's initialisation for dcgan layers: weights ~ N(0, 0.02) (Keras'
-    default is Glorot uniform)."""
-    return {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
+INITS = ("radford", "glorot")
 
 
-def radford_batch_norm() -> keras.layers.BatchNormalization:
-    """Batch norm with Radford et al.'s scale init γ ~ N(1, 0.02), synchronized: under
-    tf.distribute its statistics are those of the global batch. Momentum 0.9 (PyTorch's
-    0.1, as in the reference DCGAN code): the moving statistics that sample grids use keep
-    up with a generator that changes fast; Keras' 0.99 lags it by hundreds of steps."""
-    return keras.layers.BatchNormalization(
-        momentum=0.9, synchronized=True, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+def dcgan_init(init: str = "radford") -> dict:
+    """Kernel initialiser of dcgan layers: Radford et al. 2016's N(0, 0.02), or Keras' default
+    Glorot uniform, U(±√(6 / (fan_in + fan_out)))."""
+    if init == "radford":
+        return {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
+    return {}
+
+
+def dcgan_batch_norm(init: str = "radford") -> keras.layers.BatchNormalization:
+    """Batch norm, synchronized: under tf.distribute its statistics are those of the global
+    batch. Scale γ ~ N(1, 0.02) with the Radford init (γ = 1 with Glorot). Momentum 0.9
+    (PyTorch's 0.1, as in the reference DCGAN code): the moving statistics that sample grids
+    use keep up with a generator that changes fast; Keras' 0.99 lags it by hundreds of steps."""
+    gamma = keras.initializers.RandomNormal(1.0, 0.02) if init == "radford" else "ones"
+    return keras.layers.BatchNormalization(momentum=0.9, synchronized=True, gamma_initializer=gamma)
 
 
 @keras.saving.register_keras_serializable(package="gan")
@@ -86,7 +91,8 @@ class Maxout(keras.layers.Layer):
 
 
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
-                    image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64) -> keras.Model:
+                    image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
+                    init: str = "radford") -> keras.Model:
     """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
     sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
     need it).
@@ -97,8 +103,8 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
     transposed convolutions halving the filters, batch norm and ReLU everywhere but the
     output (L from `conv_levels`: 28 px starts at 7×7×128, 32 px at 4×4×256, 64 px at
     4×4×512). The batch norm is synchronized: under tf.distribute its statistics are those
-    of the global batch, and its moving averages stay the same on every replica.
-    The last layer is named `to_image`; it runs in float32 under mixed precision.
+    of the global batch, and its moving averages stay the same on every replica. `init`:
+    see `dcgan_init`. The last layer is named `to_image`; it runs in float32 under mixed precision.
     """
     levels = conv_levels(image_shape, arch)
     height, width_px, channels = image_shape
@@ -110,15 +116,15 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
         x = keras.layers.Reshape(image_shape)(x)
     elif arch == "dcgan":
         start = (height >> levels, width_px >> levels, width * 2 ** (levels - 1))
-        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False, **radford_init())(noise)
-        x = keras.layers.ReLU()(radford_batch_norm()(x))
+        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False, **dcgan_init(init))(noise)
+        x = keras.layers.ReLU()(dcgan_batch_norm(init)(x))
         x = keras.layers.Reshape(start)(x)
         for level in range(levels - 1):
             filters = width * 2 ** (levels - 2 - level)
             x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                             **radford_init())(x)
-            x = keras.layers.ReLU()(radford_batch_norm()(x))
-        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", **radford_init())(x)
+                                             **dcgan_init(init))(x)
+            x = keras.layers.ReLU()(dcgan_batch_norm(init)(x))
+        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", **dcgan_init(init))(x)
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)
@@ -127,7 +133,7 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
                         width: int = 64, batch_norm: bool = False,
-                        minibatch_std: bool = False) -> keras.Model:
+                        minibatch_std: bool = False, init: str = "radford") -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
@@ -138,11 +144,11 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     convolution but the first (real and fake minibatches pass D separately, so its batch
     statistics tell a collapsed fake batch from a varied real one); `minibatch_std` adds
     Karras et al.'s minibatch standard deviation map before the last layer, which tells
-    the same without batch norm.
+    the same without batch norm. `init`: see `dcgan_init`.
     """
     levels = conv_levels(image_shape, arch)
     images = keras.Input(image_shape, name="images")
-    init = {}
+    logit_init = {}
     if arch == "mlp":
         x = keras.layers.Flatten()(images)
         x = keras.layers.Dropout(0.2)(x)
@@ -152,17 +158,17 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
         x = images
         for level in range(levels):
             x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same",
-                                    **radford_init())(x)
+                                    **dcgan_init(init))(x)
             if batch_norm and level > 0:
-                x = radford_batch_norm()(x)
+                x = dcgan_batch_norm(init)(x)
             x = keras.layers.LeakyReLU(0.2)(x)
         if minibatch_std:
             x = MinibatchStd()(x)
         x = keras.layers.Flatten()(x)
-        init = radford_init()
+        logit_init = dcgan_init(init)
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    logits = keras.layers.Dense(1, dtype="float32", name="logit", **init)(x)
+    logits = keras.layers.Dense(1, dtype="float32", name="logit", **logit_init)(x)
     return keras.Model(images, logits, name=f"{arch}_discriminator")
 
 

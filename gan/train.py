@@ -40,6 +40,7 @@ from gan.losses import LOSSES, objective
 from gan.model import (
     ARCHITECTURES,
     GAN,
+    INITS,
     OUTPUT_ACTIVATIONS,
     build_discriminator,
     build_generator,
@@ -65,6 +66,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     minibatch_std: bool | None = setting(None, "dcgan: D sees the spread of its minibatch's "
                                                "features (Karras et al. 2018); unset: off on "
                                                "digits, on otherwise")
+    init: str = setting("radford", "dcgan weight initialisation: radford (N(0, 0.02), γ ~ N(1, 0.02)) "
+                                   "or glorot (Keras' default)", choices=INITS)
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
@@ -259,10 +262,10 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     `n_classes`, the conditional pair of `gan.conditional`."""
     noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
     generator = build_generator(settings.arch, noise_dim, settings.output_activation,
-                                image_shape, settings.width)
+                                image_shape, settings.width, init=settings.init)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,
                                         batch_norm=settings.d_batchnorm,
-                                        minibatch_std=settings.minibatch_std)
+                                        minibatch_std=settings.minibatch_std, init=settings.init)
     if settings.spectral_norm:
         discriminator = spectrally_normalized(discriminator)
     if n_classes:

@@ -171,6 +171,31 @@ def test_dcgan_for_32_px_colour_has_the_radford_layout():
     assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)
 
 
+
+@pytest.mark.parametrize("network", ["generator", "discriminator"])
+def test_dcgan_init_radford_draws_n_0_002_and_glorot_its_uniform_bound(network):
+    """Radford: every kernel ~ N(0, 0.02), BN γ ~ N(1, 0.02); Glorot: kernel entries within
+    ±√(6 / (fan_in + fan_out)) with the uniform's std bound/√3, γ = 1."""
+    build, extra = ((build_generator, {}) if network == "generator"
+                    else (build_discriminator, {"batch_norm": True}))  # D's BN layers too
+    set_seed(0)
+    radford, glorot = (build("dcgan", init=init, **extra) for init in ("radford", "glorot"))
+    for layer_r, layer_g in zip(radford.layers, glorot.layers):
+        if isinstance(layer_r, keras.layers.BatchNormalization):
+            gamma_r, gamma_g = layer_r.gamma.numpy(), layer_g.gamma.numpy()
+            assert abs(gamma_r.mean() - 1) < 0.01 and 0.01 < gamma_r.std() < 0.03
+            np.testing.assert_array_equal(gamma_g, 1.0)
+        if not hasattr(layer_r, "kernel"):
+            continue
+        kernel_r, kernel_g = layer_r.kernel.numpy(), layer_g.kernel.numpy()
+        assert abs(kernel_r.std() - 0.02) < 0.002 and abs(kernel_r.mean()) < 0.002, layer_r.name
+        receptive = int(np.prod(kernel_g.shape[:-2]))
+        fan_in, fan_out = receptive * kernel_g.shape[-2], receptive * kernel_g.shape[-1]
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        assert np.abs(kernel_g).max() <= bound
+        assert abs(kernel_g.std() - bound / np.sqrt(3)) < 0.1 * bound / np.sqrt(3), layer_g.name
+
+
 def test_minibatch_std_map_is_the_mean_feature_spread():
     features = np.random.default_rng(0).normal(size=(5, 2, 2, 3)).astype(np.float32)
     out = MinibatchStd()(features).numpy()
