@@ -135,11 +135,12 @@ class GANSampler:
         return images[..., None] if images.ndim == 3 else images
 
     def curves(self, metrics: dict) -> tuple[str, str, dict[str, tuple[list, list]]]:
-        """D and G losses per logged generator step (the `step_history`)."""
+        """D and G losses per logged generator step (the `step_history`): the trackers' means
+        since the epoch began, so each epoch's curve starts afresh."""
         steps = metrics.get("step_history", {})
         curves = {label: (steps["step"], steps[key]) for key, label in
                   (("d_loss", "discriminator"), ("g_loss", "generator")) if steps.get(key)}
-        return "losses", "generator step", curves
+        return "losses (running means over each epoch)", "generator step", curves
 
 
 def load_sampler(run_dir: str | Path, precision: str = "float32") -> GANSampler:
