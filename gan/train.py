@@ -66,8 +66,10 @@ class Settings(TrainingSettings, ImageDataSettings):
     minibatch_std: bool | None = setting(None, "dcgan: D sees the spread of its minibatch's "
                                                "features (Karras et al. 2018); unset: off on "
                                                "digits, on otherwise")
-    init: str = setting("radford", "dcgan weight initialisation: radford (N(0, 0.02), γ ~ N(1, 0.02)) "
-                                   "or glorot (Keras' default)", choices=INITS)
+    init: str | None = setting(None, "dcgan weight initialisation: radford (N(0, 0.02), γ ~ N(1, "
+                                     "0.02)) or glorot (Keras' default); unset: glorot on digits "
+                                     "(docs/experiments.md, the init ablation), radford otherwise",
+                               choices=INITS)
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
@@ -115,6 +117,8 @@ class Settings(TrainingSettings, ImageDataSettings):
             self.output_activation = "tanh" if digits else "linear"
         if self.minibatch_std is None:
             self.minibatch_std = not digits
+        if self.init is None:
+            self.init = "glorot" if digits else "radford"
 
     def validate(self) -> None:
         super().validate()

@@ -216,3 +216,16 @@ def test_instance_noise_falls_linearly_to_zero():
         np.testing.assert_allclose(np.std(model.noisy(images).numpy()), sigma, rtol=0.05, atol=1e-7)
     quiet = GAN(model.generator, model.discriminator)
     assert quiet.noisy(images) is images  # off by default
+
+
+@pytest.mark.parametrize("args, init, activation, minibatch_std", [
+    ([], "glorot", "tanh", False),  # the digits: the documented MNIST settings
+    (["--dataset", "shapes", "--image-size", "32"], "radford", "linear", True),
+    (["--init", "radford", "--output-activation", "sigmoid", "--minibatch-std"], "radford", "sigmoid", True),
+])
+def test_unset_dcgan_options_follow_the_dataset_and_given_ones_win(args, init, activation, minibatch_std):
+    from common.config import parse_settings
+    from gan.train import Settings
+
+    settings = parse_settings(Settings, args, "gan.train")
+    assert (settings.init, settings.output_activation, settings.minibatch_std) == (init, activation, minibatch_std)
