@@ -171,7 +171,6 @@ def test_dcgan_for_32_px_colour_has_the_radford_layout():
     assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)
 
 
-
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
 def test_dcgan_init_radford_draws_n_0_002_and_glorot_its_uniform_bound(network):
     """Radford: every kernel ~ N(0, 0.02), BN γ ~ N(1, 0.02); Glorot: kernel entries within
