@@ -18,12 +18,14 @@ from pathlib import Path
 
 from common.plots import plot_curves
 
-CANDIDATES = {
-    "300 it (current default)": ["--iterations", "300"],
-    "100 it": ["--iterations", "100"],
-    "2 scales × 100 it": ["--scales", "2", "--iterations", "100"],
-    "2 scales × 150 it, tol 1e-3": ["--scales", "2", "--iterations", "150", "--tol", "1e-3"],
-    "3 scales × 100 it, tol 1e-3": ["--scales", "3", "--iterations", "100", "--tol", "1e-3"],
+CANDIDATES = {  # name: nst.run flags; run folders are named after the flags
+    "300 it (the old default)": ["--iterations", "300"],
+    "2 scales: 100 + 30 it": ["--scales", "2", "--iterations", "100", "30"],
+    "2 scales: 60 + 35 it": ["--scales", "2", "--iterations", "60", "35"],
+    "3 scales: 100 + 60 + 30 it": ["--scales", "3", "--iterations", "100", "60", "30"],
+    "3 scales: 150 + 50 + 25 it": ["--scales", "3", "--iterations", "150", "50", "25"],
+    "3 scales: 200 + 100 + 30 it, tol 1e-3": ["--scales", "3", "--iterations", "200", "100", "30",
+                                              "--tol", "1e-3"],
 }
 
 
@@ -36,8 +38,8 @@ def main() -> None:
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     curves = {}
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
-    for index, (name, extra) in enumerate(CANDIDATES.items()):
-        run_dir = Path(args.runs) / f"candidate_{index}"
+    for name, extra in CANDIDATES.items():
+        run_dir = Path(args.runs) / "_".join(flag.lstrip("-") for flag in extra)
         if not (run_dir / "metrics.json").is_file():
             subprocess.run([sys.executable, "-m", "nst.run", "--content",
                             str(images / "tubingen.jpg"), "--style", str(images / "starry_night.jpg"),

@@ -57,7 +57,9 @@ class Settings(RunSettings):
     output: str | None = setting(None, "also write the result here (.png/.jpg); the run folder "
                                  "always gets output.png")
     size: int = setting(512, "long side of the output in pixels", positive=True)
-    iterations: int = setting(300, "optimiser iterations (per scale)", positive=True)
+    iterations: list[int] = setting([300], "optimiser iterations per scale: one number for "
+                                    "every scale, or one per scale, coarsest first",
+                                    positive=True)
     tol: float = setting(0.0, "stop a scale early once the relative loss decrease over the last "
                          "--tol-window iterations is below this (0: never)", min=0.0)
     tol_window: int = setting(10, "iterations over which --tol measures the decrease",
@@ -110,6 +112,9 @@ class Settings(RunSettings):
                 raise UserError("--style-mask needs a content image and style image(s), and "
                                 "replaces --style-blend")
             regions.check_mask_count(self.style_mask, len(styles) or 1)
+        if len(self.iterations) not in (1, self.scales):
+            raise UserError(f"--iterations: got {len(self.iterations)} numbers for "
+                            f"{self.scales} scale(s); give one, or one per scale")
         used = [self.content_weight if self.content != NONE else 0.0,
                 self.style_weight if styles != [NONE] else 0.0, self.tv_weight]
         if not any(used):
@@ -125,6 +130,13 @@ class Settings(RunSettings):
     def memory_budget(self) -> int | None:
         """--max-memory in bytes (None: no tiling)."""
         return None if self.max_memory is None else parse_bytes(self.max_memory, "--max-memory")
+
+    def iterations_at(self, scale: int) -> int:
+        """The iterations of scale `scale` (0 = coarsest)."""
+        return self.iterations[scale if len(self.iterations) > 1 else 0]
+
+    def total_iterations(self) -> int:
+        return sum(self.iterations_at(scale) for scale in range(self.scales))
 
     def styles(self) -> list[str]:
         return self.style or []
@@ -233,7 +245,7 @@ class RunReporter:
         self.logger = TensorBoardLogger(run_dir)
         self.outputs = [run_dir / "output.png"] + \
             ([Path(settings.output)] if settings.output else [])
-        self.progbar = keras.utils.Progbar(settings.iterations * settings.scales,
+        self.progbar = keras.utils.Progbar(settings.total_iterations(),
                                            verbose=0 if settings.quiet else 1,
                                            stateful_metrics=["loss", "content", "style", "tv"])
         self.progress = Progress(curve=[])
@@ -430,14 +442,15 @@ def optimize_scale(settings: Settings, extractor, scale: int, content: np.ndarra
     initial_losses = {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
     if scale == 0:
         reporter.logger.scalars(initial_losses, 0)
-    first = scale * settings.iterations + 1
+    first = sum(settings.iterations_at(coarser) for coarser in range(scale)) + 1
+    iterations = settings.iterations_at(scale)
     reporter.convergence.reset()
     tick = time.perf_counter()
     if settings.optimizer == "lbfgs":
-        image, info = optimize.lbfgs(objective, start, settings.iterations,
+        image, info = optimize.lbfgs(objective, start, iterations,
                                      reporter.on_iteration, first)
     else:
-        image, info = optimize.adam(objective, start, settings.iterations, settings.lr,
+        image, info = optimize.adam(objective, start, iterations, settings.lr,
                                     reporter.on_iteration, first)
     return image, info, initial_losses, time.perf_counter() - tick
 

@@ -223,7 +223,7 @@ def stylize_frames(settings: VideoSettings, frames: list[np.ndarray],
             stop(loss)
 
         iterations = settings.frame_iterations if index and settings.frame_iterations \
-            else settings.iterations
+            else settings.iterations_at(0)
         if settings.optimizer == "lbfgs":
             image, _ = optimize.lbfgs(objective, start, iterations, on_iteration)
         else:

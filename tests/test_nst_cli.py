@@ -70,12 +70,13 @@ def test_awkward_images_and_every_mode_together(cli, tmp_path, vgg19_weights):
     Image.fromarray(noise, "RGBA").save(rgba)
     result = run_nst(cli, tmp_path, "--content", str(content), "--style", str(grey16), str(rgba),
                      "--style-blend", "0.7", "0.3", "--preserve-color", "--scales", "2",
-                     "--optimizer", "adam", "--size", "64", "--iterations", "3",
+                     "--optimizer", "adam", "--size", "64", "--iterations", "3", "2",
                      "--pooling", "avg", weights=vgg19_weights)
     assert result.returncode == 0, result.stderr[-3000:]
     assert load_image(tmp_path / "run" / "output.png").shape == (64, 40, 3)  # upright
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["iterations"] == 6  # 3 per scale
+    assert metrics["iterations"] == 5  # 3 at 32 px, then 2 at 64 px
+    assert len(metrics["loss_curve"]) == 5
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_finite_image(cli, tmp_path, vgg19_weights,
@@ -161,6 +162,7 @@ BAD_INPUTS = [
     (["--content", "none", "--style", "none"], ["nothing to optimise"]),
     (["--optimizer", "sgd"], ["--optimizer", "sgd"]),
     (["--tol=-0.01"], ["--tol", "at least 0"]),
+    (["--scales", "2", "--iterations", "9", "5", "2"], ["--iterations", "3 numbers for 2 scale"]),
     (["--content", "{good}", "--style", "{good}", "--style-mask", "{wide_mask}"],
      ["--style-mask", "wide_mask.png", "aspect ratio"]),
     (["--content", "{good}", "--style", "{good}", "{good}", "--style-mask", "{good}", "{good}",
