@@ -40,9 +40,12 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2,
 
 
 def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Write a matplotlib figure as PNG, atomically, and close it."""
+    """Write a matplotlib figure atomically, as JPEG (quality 90) for a .jpg/.jpeg path, else
+    as PNG, and close it."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    jpeg = str(path).lower().endswith((".jpg", ".jpeg"))
+    figure.savefig(buffer, format="jpg" if jpeg else "png", dpi=dpi, bbox_inches="tight",
+                   pil_kwargs={"quality": 90} if jpeg else None)
     plt.close(figure)
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
@@ -50,15 +53,34 @@ def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> 
 
 def plot_curves(path: str | os.PathLike, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                 title: str = "", xlabel: str = "step", ylabel: str = "loss",
-                log_y: bool = False) -> None:
-    """One line per named (x, y) series, written to `path` as PNG."""
+                log_y: bool = False, xlim: tuple[float, float] | None = None,
+                vertical_lines: Mapping[str, float] | None = None) -> None:
+    """One line per named (x, y) series, written to `path` as PNG; `vertical_lines` are
+    dotted grey marks at named x values (a budget, a deadline)."""
     figure, axes = plt.subplots(figsize=(6, 4))
     for label, (x, y) in curves.items():
         axes.plot(list(x), list(y), label=label)
+    for label, x in (vertical_lines or {}).items():
+        axes.axvline(x, color="grey", linestyle=":", label=label)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if xlim is not None:
+        axes.set_xlim(*xlim)
     if log_y:
         axes.set_yscale("log")
     axes.grid(alpha=0.3)
-    if len(curves) > 1:
-        axes.legend()
+    if len(curves) + len(vertical_lines or {}) > 1:
+        axes.legend(fontsize=8)
+    save_figure(figure, path)
+
+
+def titled_images(path: str | os.PathLike, images: Mapping[str, np.ndarray],
+                  columns: int = 3) -> None:
+    """The (H, W, 3) images in [0, 1] side by side, each under its name, written to `path`."""
+    rows = math.ceil(len(images) / columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(4 * columns, 3.3 * rows), squeeze=False)
+    for axes, (title, image) in zip(grid.flat, images.items()):
+        axes.imshow(image)
+        axes.set_title(title, fontsize=9)
+    for axes in grid.flat:
+        axes.axis("off")
     save_figure(figure, path)

@@ -5,7 +5,7 @@ At 512×384 (batched, after one warm-up call) prints images/s of
   as stylising a folder does), decode; and the same with the style encoded anew for every
   image (each image its own 512 px style: the cost of "any style, one pass");
 - `nst.fast stylize`: the transformation network (one network per style);
-- one L-BFGS iteration of `nst.run` at the same size (its default is 300 of them).
+- one L-BFGS iteration of `nst.run` at the same size (a converged run takes about 300).
 Throughput does not depend on what a network learnt, so untrained networks of the same
 architecture are timed unless --model is given. Needs VGG19_WEIGHTS and DATA_DIR.
 """

@@ -2,9 +2,9 @@
 
 Times `nst.fast`'s transformation network on 512 px images (batched, after one warm-up
 call) and prints images/s, next to the optimisation method's cost for the same size:
-seconds per L-BFGS iteration from one short `nst.run` objective × the default 300
-iterations. Throughput does not depend on what the network learnt, so an untrained
-network with the same architecture is timed unless --model is given.
+seconds per L-BFGS iteration from one short `nst.run` objective × 300 iterations (a
+converged run; the quick default is 40). Throughput does not depend on what the network
+learnt, so an untrained network with the same architecture is timed unless --model is given.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +57,10 @@ class Settings(RunSettings):
     output: str | None = setting(None, "also write the result here (.png/.jpg); the run folder "
                                  "always gets output.png")
     size: int = setting(512, "long side of the output in pixels", positive=True)
-    iterations: list[int] = setting([300], "optimiser iterations per scale: one number for "
-                                    "every scale, or one per scale, coarsest first",
-                                    positive=True)
+    # 40: the quick default measured in docs/benchmarks.md (under 3 min on 2 CPU cores).
+    iterations: list[int] = setting([40], "optimiser iterations per scale: one number for "
+                                    "every scale, or one per scale, coarsest first (about "
+                                    "300 to converge)", positive=True)
     tol: float = setting(0.0, "stop a scale early once the relative loss decrease over the last "
                          "--tol-window iterations is below this (0: never)", min=0.0)
     tol_window: int = setting(10, "iterations over which --tol measures the decrease",
@@ -223,6 +224,7 @@ class Progress:
 
     iteration: int = 0
     count: int = 0  # iterations run over all scales (fewer than the numbering when --tol stops)
+    per_scale: list[int] = field(default_factory=list)  # iterations run at each finished scale
     curve: list | None = None  # [seconds since the run started, loss] per iteration
     last_image: np.ndarray | None = None  # caffe image of the last finite loss
     losses: dict[str, float] | None = None
@@ -413,9 +415,11 @@ def optimize_scales(settings: Settings, extractor, content: np.ndarray | None,
         else:
             initial = resize(np.clip(deprocess(image[0]), 0.0, 1.0), h, w)
         scale_masks = regions.masks_at(masks, h, w) if masks is not None else None
+        before = reporter.progress.count
         image, info, losses, seconds = optimize_scale(
             settings, extractor, scale, scale_content, scale_styles, blend, style_layers, initial,
             reporter, scale_masks)
+        reporter.progress.per_scale.append(reporter.progress.count - before)
         if scale == 0:
             initial_losses = losses
         optimizing_seconds += seconds
@@ -489,7 +493,8 @@ def write_result(settings: Settings, reporter: RunReporter, result: Optimization
     metrics = {**{f"initial_{name}": value for name, value in result.initial_losses.items()},
                **{f"final_{name}": value
                   for name, value in (reporter.progress.losses or {}).items()},
-               "iterations": iterations, "evaluations_last_scale": result.info.get("evaluations"),
+               "iterations": iterations, "iterations_per_scale": reporter.progress.per_scale,
+               "evaluations_last_scale": result.info.get("evaluations"),
                "optimizer_status": result.info.get("status"), "height": height, "width": width,
                "wall_seconds": time.perf_counter() - started,
                "seconds_per_iteration": result.optimizing_seconds / max(iterations, 1),

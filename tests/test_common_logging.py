@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from common.plots import image_grid, plot_curves
+from common.plots import image_grid, plot_curves, titled_images
 from common.tensorboard import TensorBoardLogger
 from tests.conftest import ROOT
 
@@ -58,6 +58,22 @@ def test_plot_curves_writes_a_png(tmp_path):
                 title="loss", log_y=True)
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width > 200
+
+
+def test_a_jpg_path_gets_a_jpeg_and_titled_images_show_each_image(tmp_path):
+    plot_curves(tmp_path / "budget.jpg", {"run": ([0, 100, 200], [3.0, 2.0, 1.5])},
+                xlim=(0, 150), vertical_lines={"3 min": 180})
+    with Image.open(tmp_path / "budget.jpg") as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+    red, blue = np.zeros((30, 40, 3)), np.zeros((30, 40, 3))
+    red[..., 0], blue[..., 2] = 1.0, 1.0
+    titled_images(tmp_path / "one_row.png", {"red": red, "blue": blue})
+    titled_images(tmp_path / "two_rows.png", {f"{i}": red for i in range(4)})
+    with Image.open(tmp_path / "one_row.png") as one, Image.open(tmp_path / "two_rows.png") as two:
+        pixels = np.asarray(one.convert("RGB")).reshape(-1, 3).astype(int)
+        assert two.height > 1.5 * one.height
+    assert ((pixels[:, 0] > 200) & (pixels[:, 1] < 50) & (pixels[:, 2] < 50)).sum() > 500
+    assert ((pixels[:, 2] > 200) & (pixels[:, 0] < 50) & (pixels[:, 1] < 50)).sum() > 500
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ def test_awkward_images_and_every_mode_together(cli, tmp_path, vgg19_weights):
     assert load_image(tmp_path / "run" / "output.png").shape == (64, 40, 3)  # upright
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["iterations"] == 5  # 3 at 32 px, then 2 at 64 px
-    assert len(metrics["loss_curve"]) == 5
+    assert len(metrics["loss_curve"]) == 5 and metrics["iterations_per_scale"] == [3, 2]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_finite_image(cli, tmp_path, vgg19_weights,
