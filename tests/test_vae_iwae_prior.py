@@ -5,6 +5,7 @@ end to end with a short run (slow)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -141,7 +142,8 @@ def test_conditional_run_samples_the_requested_class(cli, data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_iwae_run_then_gmm_sampler_end_to_end(cli, data_dir, tmp_path):
+def test_iwae_run_then_gmm_sampler_end_to_end(cli, data_dir, tiny_classifier_cache, tmp_path,
+                                              monkeypatch):
     run = tmp_path / "iwae"
     result = cli("vae.train", "--run-dir", str(run), "--objective", "iwae", "--iwae-k", "3",
                  "--epochs", "1", "--steps-per-epoch", "20", "--latent-dim", "4", "--hidden-units",
@@ -167,3 +169,29 @@ def test_iwae_run_then_gmm_sampler_end_to_end(cli, data_dir, tmp_path):
     assert_one_line_error(cli("vae.train", "--run-dir", str(tmp_path / "k0"), "--objective", "iwae",
                               "--iwae-k", "0"), "--iwae-k")
     assert not (tmp_path / "k0").exists()
+    check_prior_experiment(run, tiny_classifier_cache, tmp_path, monkeypatch)
+
+
+def check_prior_experiment(run, classifier_cache, tmp_path, monkeypatch):
+    """experiments.vae_prior scores both priors of every run; two copies of a run agree."""
+    from experiments import vae_prior
+
+    for name, value in classifier_cache.items():
+        monkeypatch.setenv(name, value)
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    out = tmp_path / "prior.json"
+    vae_prior.main(["--runs", str(run), str(copy), "--n", "300", "--components", "3",
+                    "--out", str(out)])
+    result = json.loads(out.read_text())
+    normal, gmm = result["runs"][str(run)]["normal"], result["runs"][str(run)]["gmm"]
+    assert 0 < normal["fid"] != gmm["fid"] > 0
+    fid = result["summary"]["gmm"]["fid"]
+    assert fid["n"] == 2 and fid["values"] == [gmm["fid"], gmm["fid"]] and fid["std"] == 0
+    assert result["fid_ratio_gmm_to_normal"]["mean"] == pytest.approx(gmm["fid"] / normal["fid"])
+    order = "gmm < normal" if gmm["fid"] < normal["fid"] else "normal < gmm"
+    assert result["sentences"][0] == f"fid: {order} (intervals do not overlap)"
+    for argv, fragment in ((["--runs", str(run), str(run)], "given twice"), ([], "--runs")):
+        with pytest.raises(UserError, match=fragment):
+            vae_prior.main([*argv, "--out", str(tmp_path / "none.json")])
+    assert not (tmp_path / "none.json").exists()
