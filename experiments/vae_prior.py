@@ -19,17 +19,18 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from common.classifier import ensure_classifier
+import numpy as np
+
+from common.classifier import FeatureClassifier, ensure_classifier
 from common.config import parse_settings, setting
-from common.data import load_splits
+from common.data import Splits
 from common.errors import UserError, run_cli
 from common.files import write_json
 from common.runs import load_run_config
 from experiments.scoring import feature_scores
 from experiments.stats import comparison_sentence, summarize
-from vae.model import encode_means
-from vae.prior import check_components, fit_latent_mixture, sample_latent_mixture
-from vae.sample import decode, load_vae, sample_images, with_channels
+from vae.prior import check_components
+from vae.sample import decode, load_vae, mixture_codes, run_splits, sample_images, with_channels
 
 KID_SUBSET_SIZE = 1000  # as in the comparison; smaller when --n is
 COMPARED = {"fid": True, "kid": True, "precision": False, "recall": False, "density": False,
@@ -54,21 +55,18 @@ class Settings:
             raise UserError("--runs: conditional VAEs sample per class; give unconditional runs")
         if len({config["dataset"] for config in configs}) > 1:
             raise UserError("--runs: the runs were trained on different datasets")
+        if len({(config.get("image_size"), config.get("channels")) for config in configs}) > 1:
+            raise UserError("--runs: the runs were trained at different image sizes or channels "
+                            "(one test set scores them all)")
 
 
-def score_run(run: str, settings: Settings) -> dict[str, dict[str, Any]]:
-    """{"normal": scores, "gmm": scores} of one run's --n samples from each prior."""
-    config = load_run_config(run, "vae")["settings"]
-    options = {"image_size": config.get("image_size"), "channels": config.get("channels")}
-    splits = load_splits(config["dataset"], config.get("data_dir"), **options)
-    check_components(settings.components, len(splits.x_train))
+def score_run(run: str, splits: Splits, classifier: FeatureClassifier, reference: np.ndarray,
+              settings: Settings) -> dict[str, dict[str, Any]]:
+    """{"normal": scores, "gmm": scores} of one run's --n samples from each prior, against the
+    test set's classifier features `reference`."""
     model = load_vae(run)
-    mixture = fit_latent_mixture(encode_means(model, splits.x_train), settings.components)
     samples = {"normal": sample_images(model, settings.n, seed=0),
-               "gmm": decode(model, sample_latent_mixture(mixture, settings.n))}
-    classifier = ensure_classifier(config["dataset"], config.get("data_dir"), stream=sys.stderr,
-                                   **options)
-    reference = classifier.features(splits.x_test)
+               "gmm": decode(model, mixture_codes(model, splits, settings.components, settings.n))}
     scores = {}
     for prior, images in samples.items():
         images = with_channels(images)
@@ -81,7 +79,15 @@ def score_run(run: str, settings: Settings) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
                               prog="python -m experiments.vae_prior")
-    per_run = {run: score_run(run, settings) for run in settings.runs}
+    config = load_run_config(settings.runs[0], "vae")["settings"]  # all runs share the data
+    splits = run_splits(settings.runs[0])
+    check_components(settings.components, len(splits.x_train))  # before building the classifier
+    classifier = ensure_classifier(config["dataset"], config.get("data_dir"), stream=sys.stderr,
+                                   image_size=config.get("image_size"),
+                                   channels=config.get("channels"))
+    reference = classifier.features(splits.x_test)
+    per_run = {run: score_run(run, splits, classifier, reference, settings)
+               for run in settings.runs}
     summary = {prior: {metric: summarize([scores[prior][metric] for scores in per_run.values()])
                        for metric in COMPARED} for prior in ("normal", "gmm")}
     sentences = [comparison_sentence(metric, lower, "gmm", summary["gmm"][metric], "normal",

@@ -25,7 +25,7 @@ from scipy.stats import norm
 from common.checkpoints import Checkpointer
 from common.conditioning import class_count, cycled_labels, requested_labels
 from common.config import parse_settings, precision_setting, setting
-from common.data import image_shape_of, load_splits
+from common.data import Splits, image_shape_of, load_splits
 from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
 from common.images import save_image, to_uint8
@@ -280,10 +280,7 @@ def write_output(path: Path, grid: np.ndarray, columns: int, **arrays: np.ndarra
 
 def write_traversals(settings: SampleSettings, model: VAE, out: Path) -> None:
     """Traversals of one test image along the latents that carry the known factors."""
-    run_settings = load_run_config(settings.run, "vae")["settings"]
-    splits = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
-                         image_size=run_settings.get("image_size"),
-                         channels=run_settings.get("channels"))
+    splits = run_splits(settings.run)
     means = encode_means(model, splits.x_test)
     if splits.factors:
         correlations = factor_correlations(means, splits.factors["test"])
@@ -311,10 +308,7 @@ def main(argv: list[str] | None = None) -> None:
         write_traversals(settings, model, out)
         return
     if settings.interpolate:
-        run_settings = load_run_config(settings.run, "vae")["settings"]
-        test = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
-                           image_size=run_settings.get("image_size"),
-                           channels=run_settings.get("channels")).x_test
+        test = run_splits(settings.run).x_test
         if max(settings.pair) >= len(test):
             raise UserError(f"--pair: indices must be below {len(test)}")
         x_a, x_b = test[settings.pair[0]], test[settings.pair[1]]
@@ -326,23 +320,31 @@ def main(argv: list[str] | None = None) -> None:
               f"{settings.pair[0]} and {settings.pair[1]} (rows: linear, spherical)")
         return
     if settings.prior == "gmm":
-        images = decode(model, mixture_codes(settings, model), labels=labels)
+        codes = mixture_codes(model, run_splits(settings.run), settings.components, settings.n,
+                              settings.seed)
+        images = decode(model, codes, labels=labels)
     else:
         images = sample_images(model, settings.n, settings.seed, labels)
     write_output(out, images, min(settings.n, 16), images=images)
     print(f"wrote {out}: {settings.n} samples ({settings.prior} prior)")
 
 
-def mixture_codes(settings: SampleSettings, model: VAE) -> np.ndarray:
-    """--n codes from a --components Gaussian mixture fitted to μ(x) of the run's training set."""
-    run_settings = load_run_config(settings.run, "vae")["settings"]
-    train = load_splits(run_settings["dataset"], run_settings.get("data_dir"),
-                        image_size=run_settings.get("image_size"), channels=run_settings.get("channels"))
-    check_components(settings.components, len(train.x_train))  # before the encoding and the fit
+def run_splits(run_dir: str | Path) -> Splits:
+    """The data a VAE run was trained on, at the run's image size and channels."""
+    run_settings = load_run_config(run_dir, "vae")["settings"]
+    return load_splits(run_settings["dataset"], run_settings.get("data_dir"),
+                       image_size=run_settings.get("image_size"),
+                       channels=run_settings.get("channels"))
+
+
+def mixture_codes(model: VAE, train: Splits, components: int, n: int, seed: int = 0) -> np.ndarray:
+    """n codes from a `components`-component Gaussian mixture fitted to μ(x) of the training
+    images (vae/prior.py)."""
+    check_components(components, len(train.x_train))  # before the encoding and the fit
     labels = train.y_train if model.n_classes else None  # a conditional VAE's codes of x given y
-    mixture = fit_latent_mixture(encode_means(model, train.x_train, labels=labels), settings.components,
-                                 settings.seed)
-    return sample_latent_mixture(mixture, settings.n, settings.seed)
+    mixture = fit_latent_mixture(encode_means(model, train.x_train, labels=labels), components,
+                                 seed)
+    return sample_latent_mixture(mixture, n, seed)
 
 
 if __name__ == "__main__":
