@@ -19,7 +19,8 @@ ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 
 
-INITS = ("radford", "glorot")
+INITS = ("radford", "glorot", "goodfellow")
+PIXEL_MEAN_CLIP = 1e-7  # pylearn2's clip before the logit of the pixel means
 
 
 def dcgan_init(init: str = "radford") -> dict:
@@ -28,6 +29,24 @@ def dcgan_init(init: str = "radford") -> dict:
     if init == "radford":
         return {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
     return {}
+
+
+def mlp_init(init: str, irange: float) -> dict:
+    """Kernel initialiser of mlp layers: U(±irange) with `goodfellow` (the GAN paper's code:
+    0.05 in G, 0.005 in D), else Keras' default Glorot uniform."""
+    if init == "goodfellow":
+        return {"kernel_initializer": keras.initializers.RandomUniform(-irange, irange)}
+    return {}
+
+
+def set_output_bias_from_pixel_means(generator: keras.Model, pixel_means: np.ndarray) -> None:
+    """b = logit(clip(m, 1e-7, 1 − 1e-7)) for the mlp generator's last layer, so that at the
+    start σ(b) is the training images' mean of each pixel (pylearn2's
+    init_sigmoid_bias_from_marginals, which the paper's MNIST generator used)."""
+    means = np.clip(np.asarray(pixel_means, np.float64).reshape(-1), PIXEL_MEAN_CLIP, 1 - PIXEL_MEAN_CLIP)
+    layer = generator.get_layer("pixels")
+    kernel, _ = layer.get_weights()
+    layer.set_weights([kernel, np.log(means / (1 - means)).astype(np.float32)])
 
 
 def dcgan_batch_norm(init: str = "radford") -> keras.layers.BatchNormalization:
@@ -77,17 +96,19 @@ def to_unit_range(images, activation: str):
 class Maxout(keras.layers.Layer):
     """max over `pieces` linear units for each of `units` outputs (Goodfellow et al. 2013)."""
 
-    def __init__(self, units: int, pieces: int, **kwargs):
+    def __init__(self, units: int, pieces: int, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.units, self.pieces = units, pieces
-        self.linear = keras.layers.Dense(units * pieces)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.linear = keras.layers.Dense(units * pieces, kernel_initializer=self.kernel_initializer)
 
     def call(self, inputs):
         pieces = keras.ops.reshape(self.linear(inputs), (-1, self.units, self.pieces))
         return keras.ops.max(pieces, axis=-1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "pieces": self.pieces}
+        return {**super().get_config(), "units": self.units, "pieces": self.pieces,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
@@ -104,15 +125,16 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
     output (L from `conv_levels`: 28 px starts at 7×7×128, 32 px at 4×4×256, 64 px at
     4×4×512). The batch norm is synchronized: under tf.distribute its statistics are those
     of the global batch, and its moving averages stay the same on every replica. `init`:
-    see `dcgan_init`. The last layer is named `to_image`; it runs in float32 under mixed precision.
+    see `dcgan_init` (dcgan) and `mlp_init` (mlp). The last layer is named `to_image`; it
+    runs in float32 under mixed precision.
     """
     levels = conv_levels(image_shape, arch)
     height, width_px, channels = image_shape
     noise = keras.Input((noise_dim,), name="noise")
     if arch == "mlp":
-        x = keras.layers.Dense(1200, activation="relu")(noise)
-        x = keras.layers.Dense(1200, activation="relu")(x)
-        x = keras.layers.Dense(height * width_px * channels)(x)
+        x = keras.layers.Dense(1200, activation="relu", **mlp_init(init, 0.05))(noise)
+        x = keras.layers.Dense(1200, activation="relu", **mlp_init(init, 0.05))(x)
+        x = keras.layers.Dense(height * width_px * channels, name="pixels", **mlp_init(init, 0.05))(x)
         x = keras.layers.Reshape(image_shape)(x)
     elif arch == "dcgan":
         start = (height >> levels, width_px >> levels, width * 2 ** (levels - 1))
@@ -137,7 +159,8 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
-    dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup.
+    dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup
+    (`init`: see `mlp_init`).
     dcgan: L stride-2 4×4 convolutions of width·2^i filters with LeakyReLU(0.2) (Radford
     et al. 2016), by default no batch norm, so that the gradient penalty of WGAN-GP stays a
     per-sample quantity; `batch_norm` adds Radford et al.'s batch norm after every
@@ -152,8 +175,9 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     if arch == "mlp":
         x = keras.layers.Flatten()(images)
         x = keras.layers.Dropout(0.2)(x)
-        x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
-        x = keras.layers.Dropout(0.5)(Maxout(240, 5)(x))
+        x = keras.layers.Dropout(0.5)(Maxout(240, 5, **mlp_init(init, 0.005))(x))
+        x = keras.layers.Dropout(0.5)(Maxout(240, 5, **mlp_init(init, 0.005))(x))
+        logit_init = mlp_init(init, 0.005)
     elif arch == "dcgan":
         x = images
         for level in range(levels):

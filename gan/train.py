@@ -45,8 +45,10 @@ from gan.model import (
     build_discriminator,
     build_generator,
     from_unit_range,
+    set_output_bias_from_pixel_means,
     to_unit_range,
 )
+from gan.optimizers import OPTIMIZERS, build_optimizer
 from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, sample_images
 from gan.stabilizers import parse_augmentations, spectrally_normalized
 
@@ -66,8 +68,10 @@ class Settings(TrainingSettings, ImageDataSettings):
     minibatch_std: bool | None = setting(None, "dcgan: D sees the spread of its minibatch's "
                                                "features (Karras et al. 2018); unset: off on "
                                                "digits, on otherwise")
-    init: str | None = setting(None, "dcgan weight initialisation: radford (N(0, 0.02), γ ~ N(1, "
-                                     "0.02)) or glorot (Keras' default); unset: glorot on digits "
+    init: str | None = setting(None, "weight initialisation: radford (dcgan: N(0, 0.02), γ ~ N(1, "
+                                     "0.02)), glorot (Keras' default) or goodfellow (mlp: the GAN "
+                                     "paper's code, U(±0.05) in G, U(±0.005) in D, G's output biases "
+                                     "from the pixel means); unset: glorot on digits "
                                      "(docs/experiments.md, the init ablation), radford otherwise",
                                choices=INITS)
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
@@ -85,10 +89,13 @@ class Settings(TrainingSettings, ImageDataSettings):
                           positive=True)
     steps_per_epoch: int | None = setting(None, "cap on generator steps per epoch (default: a full pass)",
                                           positive=True)
-    lr_d: float = setting(2e-4, "discriminator learning rate (Adam)", positive=True, max=1.0)
-    lr_g: float = setting(2e-4, "generator learning rate (Adam)", positive=True, max=1.0)
-    beta1: float = setting(0.5, "Adam β1 for both networks", min=0.0)
-    beta2: float = setting(0.999, "Adam β2 for both networks", min=0.0)
+    optimizer: str = setting("adam", "adam, or sgd-paper: the GAN paper's SGD, momentum 0.5 → 0.7 "
+                                     "over 250 epochs, learning rate ÷ 1.000004 per update "
+                                     "(gan/optimizers.py)", choices=OPTIMIZERS)
+    lr_d: float = setting(2e-4, "discriminator learning rate", positive=True, max=1.0)
+    lr_g: float = setting(2e-4, "generator learning rate", positive=True, max=1.0)
+    beta1: float = setting(0.5, "Adam β1 for both networks (--optimizer adam)", min=0.0)
+    beta2: float = setting(0.999, "Adam β2 for both networks (--optimizer adam)", min=0.0)
     log_every: int = setting(50, "write step scalars to TensorBoard every N generator steps", positive=True)
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage and histogram) "
                                "with the cached classifier of common.classifier")
@@ -114,7 +121,9 @@ class Settings(TrainingSettings, ImageDataSettings):
         # gradient vanishes, so the generator's output is linear there (docs/gan.md).
         digits = self.dataset in DATASETS
         if self.output_activation is None:
-            self.output_activation = "tanh" if digits else "linear"
+            # The paper's MLP generator ends in a sigmoid whose biases the goodfellow init sets.
+            self.output_activation = ("sigmoid" if self.init == "goodfellow"
+                                      else "tanh" if digits else "linear")
         if self.minibatch_std is None:
             self.minibatch_std = not digits
         if self.init is None:
@@ -129,6 +138,9 @@ class Settings(TrainingSettings, ImageDataSettings):
         if self.d_batchnorm and objective(self.loss).gradient_penalty:
             raise UserError("--d-batchnorm: batch norm makes the gradient penalty depend on the "
                             f"whole batch; not with {self.loss}")
+        if self.init == "goodfellow" and (self.arch, self.output_activation) != ("mlp", "sigmoid"):
+            raise UserError("--init goodfellow: the GAN paper's networks, --arch mlp with a sigmoid "
+                            "output (--output-activation sigmoid)")
         if self.ema is not None and self.ema >= 1.0:
             raise UserError(f"--ema: the decay must lie in [0, 1), got {self.ema}")
         if self.diffaugment is not None:
@@ -261,12 +273,15 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int],
-          total_steps: int = 1, n_classes: int = 0) -> GAN:
+          steps_per_epoch: int = 1, n_classes: int = 0, pixel_means: np.ndarray | None = None) -> GAN:
     """The generator, discriminator and their optimizers, compiled into a `GAN`; with
-    `n_classes`, the conditional pair of `gan.conditional`."""
+    `n_classes`, the conditional pair of `gan.conditional`. `pixel_means` (the training
+    images' mean) set G's output biases under `--init goodfellow`."""
     noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
     generator = build_generator(settings.arch, noise_dim, settings.output_activation,
                                 image_shape, settings.width, init=settings.init)
+    if settings.init == "goodfellow":
+        set_output_bias_from_pixel_means(generator, pixel_means)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,
                                         batch_norm=settings.d_batchnorm,
                                         minibatch_std=settings.minibatch_std, init=settings.init)
@@ -278,12 +293,15 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     augment = parse_augmentations(settings.diffaugment) if settings.diffaugment else ()
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
-                seed=settings.seed, instance_noise=settings.instance_noise, noise_steps=total_steps,
+                seed=settings.seed, instance_noise=settings.instance_noise,
+                noise_steps=settings.epochs * steps_per_epoch,
                 r1_gamma=settings.r1, augment=augment, ema_decay=settings.ema,
                 n_classes=n_classes)
-    adam = (keras.optimizers.Adam(lr, settings.beta1, settings.beta2)
-            for lr in (settings.lr_d, settings.lr_g))
-    model.compile(d_optimizer=run.optimizer(next(adam)), g_optimizer=run.optimizer(next(adam)))
+    # D's optimizer counts k updates per generator step, so its epochs are k times longer.
+    d_optimizer, g_optimizer = (
+        build_optimizer(settings.optimizer, lr, settings.beta1, settings.beta2, updates)
+        for lr, updates in ((settings.lr_d, steps_per_epoch * settings.k), (settings.lr_g, steps_per_epoch)))
+    model.compile(d_optimizer=run.optimizer(d_optimizer), g_optimizer=run.optimizer(g_optimizer))
     return model
 
 
@@ -326,7 +344,8 @@ def train(settings: Settings) -> Path:
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
-            model = build(settings, run, images.shape[1:], settings.epochs * steps_per_epoch, n_classes)
+            model = build(settings, run, images.shape[1:], steps_per_epoch, n_classes,
+                          pixel_means=images.mean(axis=0))
         ema = {"generator_ema": model.ema_generator} if model.ema_generator is not None else {}
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,

@@ -15,6 +15,7 @@ from gan.model import (
     build_discriminator,
     build_generator,
     from_unit_range,
+    set_output_bias_from_pixel_means,
     to_unit_range,
 )
 
@@ -193,6 +194,28 @@ def test_dcgan_init_radford_draws_n_0_002_and_glorot_its_uniform_bound(network):
         bound = np.sqrt(6.0 / (fan_in + fan_out))
         assert np.abs(kernel_g).max() <= bound
         assert abs(kernel_g.std() - bound / np.sqrt(3)) < 0.1 * bound / np.sqrt(3), layer_g.name
+
+
+def test_goodfellow_init_draws_the_papers_ranges_and_sets_the_output_biases():
+    """The paper's pylearn2 code: G kernels U(±0.05), D kernels U(±0.005) (std irange/√3);
+    G's output biases logit(mean pixel), the mean clipped to [1e-7, 1 − 1e-7]."""
+    set_seed(0)
+    generator = build_generator("mlp", 100, "sigmoid", init="goodfellow")
+    discriminator = build_discriminator("mlp", init="goodfellow")
+    for network, irange in ((generator, 0.05), (discriminator, 0.005)):
+        kernels = [w.numpy() for w in network.weights if "kernel" in w.path]
+        assert len(kernels) == 3
+        for kernel in kernels:
+            assert np.abs(kernel).max() <= irange
+            # The sample std of n draws of U(±a) has standard error a/√(15n); allow 5 of them.
+            assert abs(kernel.std() - irange / np.sqrt(3)) < 5 * irange / np.sqrt(15 * kernel.size)
+    means = np.random.default_rng(0).uniform(0, 1, (28, 28, 1))
+    means[0, :3, 0] = (0.0, 1.0, 0.5)
+    set_output_bias_from_pixel_means(generator, means)
+    bias = generator.get_layer("pixels").bias.numpy()
+    np.testing.assert_allclose(bias[:3], [np.log(1e-7 / (1 - 1e-7)), np.log((1 - 1e-7) / 1e-7), 0.0], atol=1e-4)
+    starting_means = 1 / (1 + np.exp(-bias.astype(np.float64)))  # σ(b): the output for a zero hidden state
+    np.testing.assert_allclose(starting_means, np.clip(means.reshape(-1), 1e-7, 1 - 1e-7), rtol=1e-5)
 
 
 def test_minibatch_std_map_is_the_mean_feature_spread():
