@@ -82,8 +82,7 @@ def build_pair(name: str, image_shape: tuple[int, int, int] = (28, 28, 1),
             raise UserError(f"--pairs keras-io: takes 28×28×1 images only, not {image_shape}")
         return keras_io_generator(), keras_io_discriminator()
     return (build_generator(name, image_shape=image_shape, width=width),
-            build_discriminator(name, image_shape, width,
-                                minibatch_std=name == "dcgan" and tuple(image_shape) != (28, 28, 1)))
+            build_discriminator(name, image_shape, width))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -65,15 +65,13 @@ class Settings(TrainingSettings, ImageDataSettings):
                              "stage)", positive=True)
     d_batchnorm: bool = setting(False, "dcgan: batch norm in D after every convolution but the "
                                        "first (Radford et al.; not with wgan-gp)")
-    minibatch_std: bool | None = setting(None, "dcgan: D sees the spread of its minibatch's "
-                                               "features (Karras et al. 2018); unset: off on "
-                                               "digits, on otherwise")
-    init: str | None = setting(None, "weight initialisation: radford (dcgan: N(0, 0.02), γ ~ N(1, "
-                                     "0.02)), glorot (Keras' default) or goodfellow (mlp: the GAN "
-                                     "paper's code, U(±0.05) in G, U(±0.005) in D, G's output biases "
-                                     "from the pixel means); unset: glorot on digits "
-                                     "(docs/experiments.md, the init ablation), radford otherwise",
-                               choices=INITS)
+    minibatch_std: bool = setting(False, "dcgan: D sees the spread of its minibatch's features "
+                                         "(Karras et al. 2018)")
+    init: str = setting("glorot", "weight initialisation: glorot (Keras' default; docs/gan.md and "
+                                  "docs/experiments.md have the ablations), radford (dcgan: N(0, "
+                                  "0.02), γ ~ N(1, 0.02)) or goodfellow (mlp: the GAN paper's code, "
+                                  "U(±0.05) in G, U(±0.005) in D, G's output biases from the pixel "
+                                  "means)", choices=INITS)
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
@@ -124,10 +122,6 @@ class Settings(TrainingSettings, ImageDataSettings):
             # The paper's MLP generator ends in a sigmoid whose biases the goodfellow init sets.
             self.output_activation = ("sigmoid" if self.init == "goodfellow"
                                       else "tanh" if digits else "linear")
-        if self.minibatch_std is None:
-            self.minibatch_std = not digits
-        if self.init is None:
-            self.init = "glorot" if digits else "radford"
 
     def validate(self) -> None:
         super().validate()
