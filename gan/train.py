@@ -338,8 +338,10 @@ def train(settings: Settings) -> Path:
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)
         with run.strategy.scope():
-            model = build(settings, run, images.shape[1:], steps_per_epoch, n_classes,
-                          pixel_means=images.mean(axis=0))
+            # The mean image only seeds the goodfellow init's output biases: a full pass over
+            # the data that other runs need not make.
+            pixel_means = images.mean(axis=0) if settings.init == "goodfellow" else None
+            model = build(settings, run, images.shape[1:], steps_per_epoch, n_classes, pixel_means)
         ema = {"generator_ema": model.ema_generator} if model.ema_generator is not None else {}
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
