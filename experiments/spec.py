@@ -24,7 +24,8 @@ CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--image-size", "--channels", "--
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
-QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"], "gan": ["--log-every", "5"]}
+QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"],
+               "gan": ["--log-every", "5", "--eval-samples", "1000"]}
 
 
 def slug(name: str) -> str:

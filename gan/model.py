@@ -23,7 +23,7 @@ INITS = ("radford", "glorot", "goodfellow")
 PIXEL_MEAN_CLIP = 1e-7  # pylearn2's clip before the logit of the pixel means
 
 
-def dcgan_init(init: str = "radford") -> dict:
+def dcgan_init(init: str) -> dict:
     """Kernel initialiser of dcgan layers: Radford et al. 2016's N(0, 0.02), or Keras' default
     Glorot uniform, U(±√(6 / (fan_in + fan_out)))."""
     if init == "radford":
@@ -49,7 +49,7 @@ def set_output_bias_from_pixel_means(generator: keras.Model, pixel_means: np.nda
     layer.set_weights([kernel, np.log(means / (1 - means)).astype(np.float32)])
 
 
-def dcgan_batch_norm(init: str = "radford") -> keras.layers.BatchNormalization:
+def dcgan_batch_norm(init: str) -> keras.layers.BatchNormalization:
     """Batch norm, synchronized: under tf.distribute its statistics are those of the global
     batch. Scale γ ~ N(1, 0.02) with the Radford init (γ = 1 with Glorot). Momentum 0.9
     (PyTorch's 0.1, as in the reference DCGAN code): the moving statistics that sample grids
@@ -113,7 +113,7 @@ class Maxout(keras.layers.Layer):
 
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
-                    init: str = "radford") -> keras.Model:
+                    init: str = "glorot") -> keras.Model:
     """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
     sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
     need it).
@@ -155,7 +155,7 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
                         width: int = 64, batch_norm: bool = False,
-                        minibatch_std: bool = False, init: str = "radford") -> keras.Model:
+                        minibatch_std: bool = False, init: str = "glorot") -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
