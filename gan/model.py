@@ -111,9 +111,40 @@ class Maxout(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
+@keras.saving.register_keras_serializable(package="gan")
+class MixtureNoise(keras.layers.Layer):
+    """z ~ N(0, I) of length d → a draw from a mixture of N Gaussians in d − 1 dimensions,
+    z' = μ_c + z_{2..d}, with c = ⌊N·Φ(z_1)⌋ uniform over the N components and the means μ_c
+    learnt with G (Gurumurthy et al. 2017, "DeLiGAN", eq. 3, here with unit σ).
+
+    Why: the data may lie on disconnected pieces (the `shapes` dataset: 3 shapes × 6
+    colours), and a continuous G of one connected Gaussian must put samples between them
+    (Khayatkhoei et al. 2018). The means start N(0, spread²): with spread 3 and d = 100 two
+    of them lie about 3·√(2·99) ≈ 42 apart against a radius √99 ≈ 10 for each piece.
+    Taking c from z itself keeps G a function of a standard normal z, so sampling,
+    interpolation and the EMA generator need nothing new.
+    """
+
+    def __init__(self, components: int, spread: float = 3.0, **kwargs):
+        super().__init__(**kwargs)
+        self.components, self.spread = components, spread
+
+    def build(self, input_shape):
+        self.means = self.add_weight(shape=(self.components, input_shape[-1] - 1), name="means",
+                                     initializer=keras.initializers.RandomNormal(0.0, self.spread))
+
+    def call(self, z):
+        uniform = 0.5 * (1.0 + tf.math.erf(z[:, 0] / np.sqrt(2.0)))  # Φ(z_1) ~ U(0, 1)
+        component = tf.minimum(tf.cast(uniform * self.components, tf.int32), self.components - 1)
+        return tf.gather(self.means, component) + z[:, 1:]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "components": self.components, "spread": self.spread}
+
+
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
-                    init: str = "glorot") -> keras.Model:
+                    init: str = "glorot", noise_components: int = 0) -> keras.Model:
     """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
     sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
     need it).
@@ -126,19 +157,21 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
     4×4×512). The batch norm is synchronized: under tf.distribute its statistics are those
     of the global batch, and its moving averages stay the same on every replica. `init`:
     see `dcgan_init` (dcgan) and `mlp_init` (mlp). The last layer is named `to_image`; it
-    runs in float32 under mixed precision.
+    runs in float32 under mixed precision. `noise_components` N ≥ 2 first maps z to a
+    mixture of N Gaussians (`MixtureNoise`).
     """
     levels = conv_levels(image_shape, arch)
     height, width_px, channels = image_shape
     noise = keras.Input((noise_dim,), name="noise")
+    z = MixtureNoise(noise_components, name="mixture_noise")(noise) if noise_components else noise
     if arch == "mlp":
-        x = keras.layers.Dense(1200, activation="relu", **mlp_init(init, 0.05))(noise)
+        x = keras.layers.Dense(1200, activation="relu", **mlp_init(init, 0.05))(z)
         x = keras.layers.Dense(1200, activation="relu", **mlp_init(init, 0.05))(x)
         x = keras.layers.Dense(height * width_px * channels, name="pixels", **mlp_init(init, 0.05))(x)
         x = keras.layers.Reshape(image_shape)(x)
     elif arch == "dcgan":
         start = (height >> levels, width_px >> levels, width * 2 ** (levels - 1))
-        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False, **dcgan_init(init))(noise)
+        x = keras.layers.Dense(start[0] * start[1] * start[2], use_bias=False, **dcgan_init(init))(z)
         x = keras.layers.ReLU()(dcgan_batch_norm(init)(x))
         x = keras.layers.Reshape(start)(x)
         for level in range(levels - 1):

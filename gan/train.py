@@ -73,6 +73,9 @@ class Settings(TrainingSettings, ImageDataSettings):
                                   "U(±0.05) in G, U(±0.005) in D, G's output biases from the pixel "
                                   "means)", choices=INITS)
     noise_dim: int = setting(100, "length of the noise vector z ~ N(0, I)", positive=True)
+    noise_components: int = setting(0, "N ≥ 2: G first maps z to a mixture of N Gaussians with "
+                                       "learnt means, for data on disconnected pieces (DeLiGAN; "
+                                       "gan.model.MixtureNoise); 0: off", min=0)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
                                             choices=OUTPUT_ACTIVATIONS)
@@ -142,6 +145,12 @@ class Settings(TrainingSettings, ImageDataSettings):
         if self.spectral_norm and self.arch != "dcgan":
             raise UserError("--spectral-norm: implemented for --arch dcgan (the mlp's maxout "
                             "layers are not wrapped)")
+        if self.noise_components == 1 or (self.noise_components and self.conditional):
+            raise UserError("--noise-components: give at least 2 components, and not with "
+                            "--conditional (the labels already split the noise)")
+        if self.noise_components and self.noise_dim < 2:
+            raise UserError("--noise-components: needs --noise-dim of at least 2 (one picks the "
+                            "component)")
         if not objective(self.loss).logits and self.label_smoothing > 0:
             raise UserError(f"--label-smoothing applies to losses of a probability D(x), not to "
                             f"{self.loss}")
@@ -273,7 +282,8 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     images' mean) set G's output biases under `--init goodfellow`."""
     noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
     generator = build_generator(settings.arch, noise_dim, settings.output_activation,
-                                image_shape, settings.width, init=settings.init)
+                                image_shape, settings.width, init=settings.init,
+                                noise_components=settings.noise_components)
     if settings.init == "goodfellow":
         set_output_bias_from_pixel_means(generator, pixel_means)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,

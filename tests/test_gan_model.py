@@ -12,9 +12,11 @@ from common.runs import set_seed
 from gan.model import (
     GAN,
     MinibatchStd,
+    MixtureNoise,
     build_discriminator,
     build_generator,
     from_unit_range,
+    noise_size,
     set_output_bias_from_pixel_means,
     to_unit_range,
 )
@@ -251,3 +253,41 @@ def test_unset_options_follow_the_dataset_and_given_ones_win(args, init, activat
 
     settings = parse_settings(Settings, args, "gan.train")
     assert (settings.init, settings.output_activation, settings.minibatch_std) == (init, activation, minibatch_std)
+
+
+def test_mixture_noise_picks_the_component_from_the_first_coordinate_uniformly():
+    from scipy.stats import norm
+
+    layer = MixtureNoise(4)
+    layer.build((None, 3))
+    means = np.arange(8, dtype=np.float32).reshape(4, 2) * 10
+    layer.means.assign(means)
+    # z_1 at the middle of each quarter of Φ picks component 0, 1, 2, 3; z_2..3 are added.
+    z = np.column_stack([norm.ppf((np.arange(4) + 0.5) / 4), np.ones(4), -np.ones(4)]).astype(np.float32)
+    np.testing.assert_allclose(layer(z).numpy(), means + [1.0, -1.0], atol=1e-5)
+    draws = np.random.default_rng(0).normal(size=(40000, 3)).astype(np.float32)
+    picked = np.round((layer(draws).numpy() - draws[:, 1:])[:, 0] / 20).astype(int)
+    np.testing.assert_allclose(np.bincount(picked, minlength=4) / 40000, 0.25, atol=0.01)
+
+
+def test_mixture_noise_means_learn_only_where_a_component_was_drawn():
+    from scipy.stats import norm
+
+    layer = MixtureNoise(3)
+    layer.build((None, 5))
+    z = np.zeros((5, 5), np.float32)
+    z[:, 0] = norm.ppf([0.1, 0.1, 0.5, 0.1, 0.5])  # components 0, 0, 1, 0, 1; never 2
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(z))
+    gradient = tf.convert_to_tensor(tape.gradient(loss, layer.means)).numpy()  # gather: IndexedSlices
+    np.testing.assert_allclose(gradient, [[3.0] * 4, [2.0] * 4, [0.0] * 4])
+
+
+def test_generator_with_mixture_noise_keeps_its_input_and_saves(tmp_path):
+    generator = build_generator("dcgan", 10, "linear", (8, 8, 3), 4, noise_components=6)
+    assert noise_size(generator) == 10
+    assert generator.get_layer("mixture_noise").means.shape == (6, 9)
+    generator.save(tmp_path / "g.keras")
+    restored = keras.models.load_model(tmp_path / "g.keras")
+    z = np.random.default_rng(1).normal(size=(4, 10)).astype(np.float32)
+    np.testing.assert_array_equal(restored(z).numpy(), generator(z).numpy())

@@ -176,6 +176,8 @@ def test_resume_after_kill(tmp_path, data_dir):
     (["--resume"], "no such run folder"),
     (["--data-dir", "/no/such/folder"], "does not exist"),
     (["--dataset", "fashion_mnist"], "fashion-mnist.npz"),
+    (["--noise-components", "1"], "--noise-components: give at least 2"),
+    (["--noise-components", "4", "--conditional"], "not with --conditional"),
 ])
 def test_bad_settings_are_user_errors(argv, fragment, tmp_path, data_dir):
     if "--data-dir" not in argv:
