@@ -115,7 +115,7 @@ class Maxout(keras.layers.Layer):
 class MixtureNoise(keras.layers.Layer):
     """z ~ N(0, I) of length d → a draw from a mixture of N Gaussians in d − 1 dimensions,
     z' = μ_c + z_{2..d}, with c = ⌊N·Φ(z_1)⌋ uniform over the N components and the means μ_c
-    learnt with G (Gurumurthy et al. 2017, "DeLiGAN", eq. 3, here with unit σ).
+    learnt with G (Gurumurthy et al. 2017, "DeLiGAN", here with unit σ).
 
     Why: the data may lie on disconnected pieces (the `shapes` dataset: 3 shapes × 6
     colours), and a continuous G of one connected Gaussian must put samples between them
