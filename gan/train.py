@@ -145,9 +145,11 @@ class Settings(TrainingSettings, ImageDataSettings):
         if self.spectral_norm and self.arch != "dcgan":
             raise UserError("--spectral-norm: implemented for --arch dcgan (the mlp's maxout "
                             "layers are not wrapped)")
-        if self.noise_components == 1 or (self.noise_components and self.conditional):
-            raise UserError("--noise-components: give at least 2 components, and not with "
-                            "--conditional (the labels already split the noise)")
+        if self.noise_components == 1:
+            raise UserError("--noise-components: give at least 2 components (0: off)")
+        if self.noise_components and self.conditional:
+            raise UserError("--noise-components: not with --conditional (the labels already "
+                            "split the noise)")
         if self.noise_components and self.noise_dim < 2:
             raise UserError("--noise-components: needs --noise-dim of at least 2 (one picks the "
                             "component)")
