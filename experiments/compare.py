@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from common.runs import CONFIG_FILE, library_versions, load_run_config
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
 from experiments.models import Model, comparable_run, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
+from experiments.runs import grouped_runs
 from experiments.scoring import References, baselines, references, run_numbers, score, summarize_row
 from experiments.spec import Settings, slug
 from experiments.stats import CONFIDENCE, RESAMPLES
@@ -58,10 +58,6 @@ from experiments.stats import CONFIDENCE, RESAMPLES
 OUTPUTS = ("report.md", "report.html", "metrics.json", "samples.png", "interpolations.png",
            "curves.png")
 REAL = "real training images"
-SEED_FOLDER = re.compile(r"seed_(\d+)")
-SEED_SUFFIX = re.compile(r"(?:^|[_-])seed_?\d+$")
-# Settings that may differ between the runs of one model given with --runs.
-PER_RUN_SETTINGS = ("seed", "run_dir", "name", "quiet", "resume", "data_dir")
 
 
 # --- settings and runs ---------------------------------------------------------------
@@ -125,52 +121,15 @@ def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int) -
         raise UserError(f"{spec['name']}: {error}") from None
 
 
-def group_name(path: Path) -> str:
-    """The model a --runs folder is a seed of: its name less a trailing `seed_<k>` / `_seed<k>`,
-    or, for a folder named only `seed_<k>`, its parent folder's name."""
-    path = path.resolve()
-    return SEED_SUFFIX.sub("", path.name) or path.parent.name
-
-
-def run_folders(path: Path) -> list[Path]:
-    """A --runs entry as run folders: itself, or the `seed_<k>` run folders it holds."""
-    if (path / CONFIG_FILE).exists() or not path.is_dir():
-        return [path]
-    seeds = [child for child in path.iterdir() if child.is_dir() and SEED_FOLDER.fullmatch(child.name)]
-    return sorted(seeds, key=lambda child: int(child.name[5:])) or [path]
-
-
-def check_group(name: str, members: list[tuple[Path, dict]]) -> None:
-    """Runs grouped as one model must be one model: same family and settings, different seeds."""
-    first_path, first = members[0]
-    seen: dict[Any, Path] = {}
-    for path, config in members:
-        keys = (set(first["settings"]) | set(config["settings"])) - set(PER_RUN_SETTINGS)
-        differ = sorted(key for key in keys if first["settings"].get(key) != config["settings"].get(key))
-        if config.get("model") != first.get("model") or differ:
-            raise UserError(f"--runs: {first_path} and {path} are grouped as {name!r} by their folder "
-                            f"names but differ in {', '.join(differ[:5]) or 'model'}"
-                            f"{', …' if len(differ) > 5 else ''}; rename one of them")
-        seed = config["settings"].get("seed")
-        if seed in seen:
-            raise UserError(f"--runs: {seen[seed]} and {path} are both runs of {name!r} with seed "
-                            f"{seed}; the runs of one model need different seeds")
-        seen[seed] = path
-
-
 def given_runs(settings: Settings) -> dict[str, list[Path]]:
     """{model name: its run folders, by seed} of --runs, each a finished run on --dataset."""
-    groups: dict[str, list[tuple[Path, dict]]] = {}
-    for path in (folder for given in map(Path, settings.runs) for folder in run_folders(given)):
-        _, config, _ = comparable_run(path)
-        dataset = config["settings"].get("dataset")
-        if dataset != settings.dataset:
-            raise UserError(f"{path}: was trained on {dataset}, not {settings.dataset} (--dataset)")
-        groups.setdefault(group_name(path), []).append((path, config))
-    for name, members in groups.items():
-        check_group(name, members)
-    return {name: [path for path, _ in sorted(members, key=lambda member: member[1]["settings"]["seed"])]
-            for name, members in groups.items()}
+    groups = grouped_runs(map(Path, settings.runs), comparable_run)
+    for members in groups.values():
+        for path, config, _ in members:
+            dataset = config["settings"].get("dataset")
+            if dataset != settings.dataset:
+                raise UserError(f"{path}: was trained on {dataset}, not {settings.dataset} (--dataset)")
+    return {name: [path for path, _, _ in members] for name, members in groups.items()}
 
 
 def plan_runs(settings: Settings) -> dict[str, list[tuple[Path, Any]]]:

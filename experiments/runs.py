@@ -11,13 +11,14 @@ Runs written before it (schema 1: no `schema` key) are converted on load by
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
 from common.files import read_json
-from common.runs import METRICS_FILE, load_run_config
+from common.runs import CONFIG_FILE, METRICS_FILE, load_run_config
 
 SCHEMA = 2
 COMMON_KEYS = ("schema", "finished", "epochs", "epochs_trained", "steps", "steps_per_epoch",
@@ -25,6 +26,10 @@ COMMON_KEYS = ("schema", "finished", "epochs", "epochs_trained", "steps", "steps
 # The sample-quality scores (common.evaluation.SampleQuality) a schema-1 GAN history holds
 # unprefixed; schema 2 calls them sample_<name>.
 SAMPLE_SCORES = ("fid", "classifier_score", "classes_covered", "class_kl_to_uniform")
+SEED_FOLDER = re.compile(r"seed_(\d+)")
+SEED_SUFFIX = re.compile(r"(?:^|[_-])seed_?\d+$")
+# Settings that may differ between the runs of one model (its seeds).
+PER_RUN_SETTINGS = ("seed", "run_dir", "name", "quiet", "resume", "data_dir")
 
 
 def epochs_trained(epochs: int, steps: int, steps_per_epoch: int | None,
@@ -182,3 +187,60 @@ def load_finished_run(path: str | os.PathLike,
         raise UserError(f"{path}: not a finished {family} run (training stopped before "
                         f"epoch {config['settings'].get('epochs')})")
     return family, config, metrics
+
+
+# --- runs grouped by model, one run per seed ----------------------------------------
+
+def group_name(path: Path) -> str:
+    """The model a --runs folder is a seed of: its name less a trailing `seed_<k>` / `_seed<k>`,
+    or, for a folder named only `seed_<k>`, its parent folder's name."""
+    path = path.resolve()
+    return SEED_SUFFIX.sub("", path.name) or path.parent.name
+
+
+def run_folders(path: Path) -> list[Path]:
+    """A --runs entry as run folders: itself, or the `seed_<k>` run folders it holds."""
+    if (path / CONFIG_FILE).exists() or not path.is_dir():
+        return [path]
+    seeds = [child for child in path.iterdir() if child.is_dir() and SEED_FOLDER.fullmatch(child.name)]
+    return sorted(seeds, key=lambda child: int(child.name[5:])) or [path]
+
+
+def check_group(name: str, members: list[tuple[Path, dict]], may_differ: Sequence[str] = PER_RUN_SETTINGS,
+                ) -> None:
+    """Runs grouped as one model must be one model: same family and settings (but for
+    `may_differ`), different seeds."""
+    first_path, first = members[0]
+    seen: dict[Any, Path] = {}
+    for path, config in members:
+        keys = (set(first["settings"]) | set(config["settings"])) - set(may_differ)
+        differ = sorted(key for key in keys if first["settings"].get(key) != config["settings"].get(key))
+        if config.get("model") != first.get("model") or differ:
+            raise UserError(f"--runs: {first_path} and {path} are grouped as {name!r} by their folder "
+                            f"names but differ in {', '.join(differ[:5]) or 'model'}"
+                            f"{', …' if len(differ) > 5 else ''}; rename one of them")
+        seed = config["settings"].get("seed")
+        if seed in seen:
+            raise UserError(f"--runs: {seen[seed]} and {path} are both runs of {name!r} with seed "
+                            f"{seed}; the runs of one model need different seeds")
+        seen[seed] = path
+
+
+def grouped_runs(paths: Iterable[Path], load: Callable[[Path], tuple[str, dict, dict]] = load_finished_run,
+                 may_differ: Sequence[str] = PER_RUN_SETTINGS,
+                 ) -> dict[str, list[tuple[Path, dict[str, Any], dict[str, Any]]]]:
+    """{model name: [(run folder, config, schema-2 metrics)] sorted by seed} of finished runs.
+
+    Each of `paths` is a run folder or a folder of `seed_<k>` run folders (`run_folders`);
+    runs whose names differ only by a seed suffix are one model (`group_name`), and must
+    have the same settings but for `may_differ`, and different seeds (`check_group`). `load` opens one run
+    (default `load_finished_run`), raising a one-line `UserError` for what it refuses.
+    """
+    groups: dict[str, list[tuple[Path, dict, dict]]] = {}
+    for path in (folder for given in paths for folder in run_folders(Path(given))):
+        _, config, metrics = load(path)
+        groups.setdefault(group_name(path), []).append((path, config, metrics))
+    for name, members in groups.items():
+        check_group(name, [(path, config) for path, config, _ in members], may_differ)
+    return {name: sorted(members, key=lambda member: member[1]["settings"]["seed"])
+            for name, members in groups.items()}
