@@ -248,14 +248,15 @@ class GAN(keras.Model):
     Stabilisers (docs/gan.md): `r1_gamma` adds γ/2·R1 to D's loss, `augment` is the
     DiffAugment policy applied to every input of D, `ema_decay` keeps `ema_generator`, a
     moving average of G's weights; with `n_classes` the pair is conditional (the dataset
-    then yields (images, (B, k) labels)).
+    then yields (images, (B, k) labels)), its fake labels uniform over the classes or, given
+    `label_frequencies` π (the cluster sizes of `gan.clusters`), drawn from π.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
                  k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, seed: int = 0,
                  instance_noise: float = 0.0, noise_steps: int = 1,
                  r1_gamma: float = 0.0, augment: tuple[str, ...] = (), ema_decay: float | None = None,
-                 n_classes: int = 0, **kwargs):
+                 n_classes: int = 0, label_frequencies: np.ndarray | None = None, **kwargs):
         super().__init__(**kwargs)
         self.instance_noise, self.noise_steps = instance_noise, max(1, noise_steps)
         # The noise z (and WGAN-GP's ε) come from one generator: made under a tf.distribute
@@ -269,6 +270,9 @@ class GAN(keras.Model):
         # Stabilisers (gan/stabilizers.py, docs/gan.md): R1 weight γ, the DiffAugment policy,
         # the EMA generator, and the classes of a conditional pair (0: unconditional).
         self.r1_gamma, self.augment, self.n_classes = r1_gamma, tuple(augment), n_classes
+        self.label_cdf = None  # fake labels by inverse transform: y = #{j : cdf_j ≤ u}, u ~ U[0, 1)
+        if label_frequencies is not None:
+            self.label_cdf = tf.constant(np.cumsum(label_frequencies)[:-1], tf.float32)
         self.ema_decay, self.ema_generator = ema_decay, None
         if ema_decay is not None:
             self.ema_generator = keras.models.clone_model(generator)
@@ -331,9 +335,12 @@ class GAN(keras.Model):
         return self.discriminator(images if labels is None else [images, labels], training=True)
 
     def _fake_labels(self, batch_size: int | tf.Tensor) -> tf.Tensor | None:
-        """Classes for a fake minibatch, uniform over the classes (None when unconditional)."""
+        """Classes for a fake minibatch, uniform over the classes or drawn from the label
+        frequencies (None when unconditional)."""
         if not self.n_classes:
             return None
+        if self.label_cdf is not None:
+            return tf.searchsorted(self.label_cdf, self.noise.uniform([batch_size]), side="right")
         return self.noise.uniform([batch_size], 0, self.n_classes, dtype=tf.int32)
 
     def discriminator_step(self, real: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:

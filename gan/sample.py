@@ -7,7 +7,9 @@ and (N, H, W, 3) for colour images.
 classifier (FID on its features against the test set, classifier score, classes covered),
 prints them and logs them to the run's TensorBoard.
 A run trained with `--ema` is sampled with its EMA generator (`--raw`: the trained one).
-A class-conditional run (`--conditional`) draws the classes in turn, or only `--label C`.
+A class-conditional run (`--conditional`) draws the classes in turn, or only `--label C`;
+a run trained on clusters (`--clusters K`) draws them in proportion to their sizes, as it
+was trained, or only cluster `--label C`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from common.plots import image_grid
 from common.precision import load_model
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
+from gan.clusters import load_frequencies, proportional_labels
 from gan.model import noise_size, to_unit_range
 
 GENERATOR_FILE = "generator.keras"
@@ -124,9 +127,12 @@ class GANSampler:
 
     generator: keras.Model
     info: dict
+    label_frequencies: np.ndarray | None = None  # a --clusters run's cluster sizes
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        images = sample_images(self.generator, n, seed)
+        frequencies = self.label_frequencies
+        labels = None if frequencies is None else proportional_labels(n, frequencies)
+        images = sample_images(self.generator, n, seed, labels)
         return images[..., None] if images.ndim == 3 else images
 
     def interpolations(self, rows: int) -> np.ndarray:
@@ -149,7 +155,7 @@ def load_sampler(run_dir: str | Path, precision: str = "float32") -> GANSampler:
     generator = load_generator(run_dir, precision)
     return GANSampler(generator, {"family": "gan", "sampler_parameters": generator.count_params(),
                                   "latent_dim": noise_size(generator),
-                                  "interpolation": INTERPOLATION})
+                                  "interpolation": INTERPOLATION}, load_frequencies(run_dir))
 
 
 @dataclass
@@ -182,6 +188,9 @@ def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
     generator = load_generator(settings.run, settings.precision, settings.raw)
     labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
+    frequencies = load_frequencies(settings.run)
+    if frequencies is not None and settings.label is None:
+        labels = proportional_labels(settings.n, frequencies)
     classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
     if settings.interpolate:
         walks = [interpolate(generator, settings.steps, settings.seed + i, settings.label)
@@ -190,7 +199,7 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         images = sample_images(generator, settings.n, settings.seed, labels)
         columns = math.ceil(math.sqrt(len(images)))
-        if labels is not None and settings.label is None:
+        if labels is not None and settings.label is None and frequencies is None:
             columns = class_count(generator)  # one column per class
     out = Path(settings.out)
     if out.suffix.lower() == ".npz":
@@ -203,14 +212,16 @@ def main(argv: list[str] | None = None) -> Path:
         save_image(out, np.repeat(np.repeat(grid, settings.zoom, axis=0), settings.zoom, axis=1))
     print(f"wrote {len(images)} images to {out}")
     if classifier is not None:
-        print(json.dumps(score(settings.run, images, classifier, labels)))
+        classes = labels if frequencies is None else None  # clusters are no classes to score
+        print(json.dumps(score(settings.run, images, classifier, classes)))
     return out
 
 
 def run_classifier(run_dir: str | Path) -> FeatureClassifier:
     """The cached classifier of the run's dataset (a `UserError` says how to build it if absent)."""
     run_settings = load_run_config(run_dir, "gan")["settings"]
-    return load_classifier(run_settings["dataset"], run_settings.get("data_dir"))
+    return load_classifier(run_settings["dataset"], run_settings.get("data_dir"),
+                           run_settings.get("image_size"), run_settings.get("channels"))
 
 
 def score(run_dir: str | Path, images: np.ndarray, classifier: FeatureClassifier | None = None,

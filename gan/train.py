@@ -14,6 +14,7 @@ progress.png), step curves (curves.png, outputs.png) and metrics.json.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from common.files import atomic_write
 from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
 from common.training import TrainingRun, TrainingSettings
+from gan.clusters import CLUSTERS_FILE, fit_clusters, load_clusters, proportional_labels, save_clusters
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.losses import LOSSES, objective
 from gan.model import (
@@ -115,6 +117,9 @@ class Settings(TrainingSettings, ImageDataSettings):
                                             "translation,cutout")
     conditional: bool = setting(False, "class-conditional: G gets a label embedding, D is a "
                                        "projection discriminator (Miyato & Koyama 2018)")
+    clusters: int = setting(0, "conditional on K k-means clusters of the training images' pixels "
+                               "instead of labels, fake labels drawn by cluster size "
+                               "(gan/clusters.py; 0: off)", min=0)
 
     def __post_init__(self) -> None:
         # Radford et al.'s tanh for the digits (the documented MNIST runs); colour data put
@@ -153,6 +158,12 @@ class Settings(TrainingSettings, ImageDataSettings):
         if self.noise_components and self.noise_dim < 2:
             raise UserError("--noise-components: needs --noise-dim of at least 2 (one picks the "
                             "component)")
+        if self.clusters == 1:
+            raise UserError("--clusters: give at least 2 clusters (0: off)")
+        if self.clusters and self.conditional:
+            raise UserError("--clusters: not with --conditional (the clusters stand in for the labels)")
+        if self.clusters and self.noise_components:
+            raise UserError("--clusters: not with --noise-components (each splits the data its own way)")
         if not objective(self.loss).logits and self.label_smoothing > 0:
             raise UserError(f"--label-smoothing applies to losses of a probability D(x), not to "
                             f"{self.loss}")
@@ -278,10 +289,12 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int],
-          steps_per_epoch: int = 1, n_classes: int = 0, pixel_means: np.ndarray | None = None) -> GAN:
+          steps_per_epoch: int = 1, n_classes: int = 0, pixel_means: np.ndarray | None = None,
+          label_frequencies: np.ndarray | None = None) -> GAN:
     """The generator, discriminator and their optimizers, compiled into a `GAN`; with
-    `n_classes`, the conditional pair of `gan.conditional`. `pixel_means` (the training
-    images' mean) set G's output biases under `--init goodfellow`."""
+    `n_classes`, the conditional pair of `gan.conditional` (fake labels drawn from
+    `label_frequencies` when given). `pixel_means` (the training images' mean) set G's
+    output biases under `--init goodfellow`."""
     noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
     generator = build_generator(settings.arch, noise_dim, settings.output_activation,
                                 image_shape, settings.width, init=settings.init,
@@ -302,7 +315,7 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
                 seed=settings.seed, instance_noise=settings.instance_noise,
                 noise_steps=settings.epochs * steps_per_epoch,
                 r1_gamma=settings.r1, augment=augment, ema_decay=settings.ema,
-                n_classes=n_classes)
+                n_classes=n_classes, label_frequencies=label_frequencies)
     # D's optimizer counts k updates per generator step, so its epochs are k times longer.
     d_optimizer, g_optimizer = (
         build_optimizer(settings.optimizer, lr, settings.beta1, settings.beta2, updates)
@@ -311,20 +324,38 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     return model
 
 
-def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun,
-                   n_classes: int) -> list[SampleQuality]:
+def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun, n_classes: int,
+                   label_frequencies: np.ndarray | None = None) -> list[SampleQuality]:
     """FID, classifier score and class histogram of the samples (mode collapse shows there),
-    the classification accuracy score when conditional; for the EMA generator as well,
+    the classification accuracy score when conditional on classes (with clusters, samples
+    are drawn in proportion to the cluster sizes instead); for the EMA generator as well,
     logged as `ema_*`."""
     if classifier is None:
         return []
     labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
+    if label_frequencies is not None:
+        labels = functools.partial(proportional_labels, frequencies=label_frequencies)
     generators = {"": model.generator, "ema_": model.ema_generator}
     return [SampleQuality(lambda n, g=generator: sample_images(g, n, seed=settings.seed,
                                                                labels=labels and labels(n)),
                           classifier, run.logger, every=settings.eval_every, n=settings.eval_samples,
-                          prefix=prefix, labels=labels)
+                          prefix=prefix, labels=labels if label_frequencies is None else None)
             for prefix, generator in generators.items() if generator is not None]
+
+
+def training_labels(settings: Settings, run: TrainingRun, splits) -> tuple[np.ndarray | None,
+                                                                          np.ndarray | None]:
+    """(labels of the training images, cluster frequencies): the classes with --conditional;
+    with --clusters the k-means clusters, fitted on the first start and read back on a
+    resume (so the labels never change under a run); (None, None) otherwise."""
+    if settings.conditional:
+        class_count(splits.y_train)  # refuses unlabelled data
+        return splits.y_train, None
+    if not settings.clusters:
+        return None, None
+    if settings.resume and (run.shared_dir / CLUSTERS_FILE).is_file():
+        return load_clusters(run.shared_dir)
+    return fit_clusters(splits.x_train, settings.clusters, settings.seed)
 
 
 def scoring_classifier(settings: Settings):
@@ -344,7 +375,8 @@ def train(settings: Settings) -> Path:
         if settings.batch_size * settings.k > len(images):
             raise UserError(f"--batch-size × --k = {settings.batch_size * settings.k} exceeds the "
                             f"{len(images)} training images")
-        n_classes = class_count(splits.y_train) if settings.conditional else 0
+        labels, frequencies = training_labels(settings, run, splits)
+        n_classes = 0 if labels is None else settings.clusters or class_count(labels)
         classifier = scoring_classifier(settings)
         steps_per_epoch = len(images) // (settings.batch_size * settings.k)
         if settings.steps_per_epoch:
@@ -353,7 +385,8 @@ def train(settings: Settings) -> Path:
             # The mean image only seeds the goodfellow init's output biases: a full pass over
             # the data that other runs need not make.
             pixel_means = images.mean(axis=0) if settings.init == "goodfellow" else None
-            model = build(settings, run, images.shape[1:], steps_per_epoch, n_classes, pixel_means)
+            model = build(settings, run, images.shape[1:], steps_per_epoch, n_classes, pixel_means,
+                          frequencies)
         ema = {"generator_ema": model.ema_generator} if model.ema_generator is not None else {}
         run.start({"generator": model.generator, "discriminator": model.discriminator,
                    "d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer,
@@ -361,8 +394,10 @@ def train(settings: Settings) -> Path:
                   steps=model.g_optimizer.iterations, parameters=model.count_params(),
                   sampler_parameters=model.generator.count_params(),
                   hparams=["sample_fid", "sample_classifier_score"])
-        quality = sample_quality(settings, model, classifier, run, n_classes)
-        data = make_training_data(images, settings, splits.y_train if n_classes else None)
+        if frequencies is not None:
+            save_clusters(run.run_dir, labels, frequencies)
+        quality = sample_quality(settings, model, classifier, run, n_classes, frequencies)
+        data = make_training_data(images, settings, labels)
         run.fit(model, data, steps_per_epoch,
                 callbacks=[*quality, TrainingMonitor(run, settings, FixedInputs.draw(settings, n_classes))])
         metrics = run.finish(discriminator_steps=int(model.d_optimizer.iterations.numpy()))
