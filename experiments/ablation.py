@@ -24,7 +24,7 @@ from common.config import parse_settings, setting
 from common.errors import UserError, run_cli
 from common.files import atomic_write, write_json
 from experiments.report import scaled, spread
-from experiments.runs import PER_RUN_SETTINGS, grouped_runs
+from experiments.runs import PER_RUN_SETTINGS, grouped_runs, run_settings
 from experiments.stats import comparison_sentence, summarize
 
 # Settings that change how a run is watched, not what it learns: seeds of one model may differ
@@ -88,7 +88,7 @@ def model_row(members: list[tuple[Path, dict, dict]], metrics: list[str],
               for metric in metrics}
     return {"runs": [str(path) for path, _, _ in members],
             "seeds": [config["settings"]["seed"] for _, config, _ in members],
-            "changes": setting_changes(base, members[0][1]["settings"]),
+            "changes": setting_changes(base, run_settings(members[0][1])),
             "scored_after_epoch": sorted({epoch for values in scores.values() for _, epoch in values
                                           if epoch is not None}),
             "values": {metric: [value for value, _ in values] for metric, values in scores.items()},
@@ -108,7 +108,7 @@ def ablation(settings: Settings) -> dict[str, Any]:
     if len(families) > 1:
         raise UserError(f"--runs: an ablation sets runs of one family against each other; got "
                         f"{' and '.join(families)} runs")
-    base = groups[base_name][0][1]["settings"]
+    base = run_settings(groups[base_name][0][1])
     rows = {name: model_row(members, settings.metrics, base) for name, members in groups.items()}
     missing = [metric for metric in settings.metrics if all(row["summary"][metric] is None
                                                             for row in rows.values())]

@@ -10,6 +10,8 @@ Runs written before it (schema 1: no `schema` key) are converted on load by
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -206,15 +208,33 @@ def run_folders(path: Path) -> list[Path]:
     return sorted(seeds, key=lambda child: int(child.name[5:])) or [path]
 
 
+def trainer_defaults(family: str) -> dict[str, Any]:
+    """{setting: value when its flag is not given} of `<family>.train.Settings`; {} for a
+    family without a trainer module here."""
+    if family not in UPGRADES:
+        return {}
+    fields = dataclasses.fields(importlib.import_module(f"{family}.train").Settings)
+    return {field.name: field.default if field.default_factory is dataclasses.MISSING
+            else field.default_factory() for field in fields}
+
+
+def run_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings as config.json recorded them, with the settings added to its trainer
+    since then at their defaults: a new switch defaults to the behaviour before it existed."""
+    return {**trainer_defaults(config.get("model")), **config["settings"]}
+
+
 def check_group(name: str, members: list[tuple[Path, dict]], may_differ: Sequence[str] = PER_RUN_SETTINGS,
                 ) -> None:
     """Runs grouped as one model must be one model: same family and settings (but for
-    `may_differ`), different seeds."""
+    `may_differ`; a setting a run predates counts as its default), different seeds."""
     first_path, first = members[0]
+    first_settings = run_settings(first)
     seen: dict[Any, Path] = {}
     for path, config in members:
-        keys = (set(first["settings"]) | set(config["settings"])) - set(may_differ)
-        differ = sorted(key for key in keys if first["settings"].get(key) != config["settings"].get(key))
+        settings = run_settings(config)
+        keys = (set(first_settings) | set(settings)) - set(may_differ)
+        differ = sorted(key for key in keys if first_settings.get(key) != settings.get(key))
         if config.get("model") != first.get("model") or differ:
             raise UserError(f"--runs: {first_path} and {path} are grouped as {name!r} by their folder "
                             f"names but differ in {', '.join(differ[:5]) or 'model'}"

@@ -118,3 +118,16 @@ def test_runs_grouped_as_one_model_must_share_their_settings(cli, runs):
                  "--out", str(runs / "out"))
     assert_one_line_error(result, "grouped as 'base'", "differ in loss")
     assert not (runs / "out").exists()
+
+
+def test_a_setting_added_after_a_run_counts_as_its_default(runs, tmp_path):
+    """The base runs' config.json has no noise_components (as if made before the flag)."""
+    write_run(runs / "base_seed3", "gan", {**BASE, "seed": 3, "noise_components": 0},
+              schema_2([None, 60.0, 44.0], [None, 55.0, 43.0], 60.0))
+    given = [str(runs / f"base_seed{seed}") for seed in range(4)]
+    result = main(["--runs", *given, "--metrics", "sample_fid", "--out", str(tmp_path / "o")])
+    assert result["rows"]["base"]["seeds"] == [0, 1, 2, 3]
+    write_run(runs / "base_seed4", "gan", {**BASE, "seed": 4, "noise_components": 4},
+              schema_2([None, 60.0, 44.0], [None, 55.0, 43.0], 60.0))
+    with pytest.raises(UserError, match="differ in noise_components"):
+        main(["--runs", *given, str(runs / "base_seed4"), "--out", str(tmp_path / "p")])
