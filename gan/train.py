@@ -345,11 +345,11 @@ def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun,
 
 def training_labels(settings: Settings, run: TrainingRun, splits) -> tuple[np.ndarray | None,
                                                                           np.ndarray | None]:
-    """(labels of the training images, cluster frequencies): the classes with --conditional;
-    with --clusters the k-means clusters, fitted on the first start and read back on a
-    resume (so the labels never change under a run); (None, None) otherwise."""
+    """(labels of the training images, cluster frequencies): the classes with --conditional
+    (`train` counts them, which refuses unlabelled data); with --clusters the k-means
+    clusters, fitted on the first start and read back on a resume (so the labels never
+    change under a run); (None, None) otherwise."""
     if settings.conditional:
-        class_count(splits.y_train)  # refuses unlabelled data
         return splits.y_train, None
     if not settings.clusters:
         return None, None
