@@ -50,15 +50,21 @@ def save_clusters(run_dir: str | Path, labels: np.ndarray, frequencies: np.ndarr
 
 
 def load_frequencies(run_dir: str | Path) -> np.ndarray | None:
-    """π of a run trained with --clusters, or None for any other run."""
-    return load_clusters(run_dir)[1] if (Path(run_dir) / CLUSTERS_FILE).is_file() else None
+    """π of a run trained with --clusters, or None for any other run (the labels stay unread)."""
+    path = Path(run_dir) / CLUSTERS_FILE
+    return read_arrays(path, "frequencies")[0].astype(np.float64) if path.is_file() else None
 
 
 def load_clusters(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(run_dir) / CLUSTERS_FILE
+    labels, frequencies = read_arrays(Path(run_dir) / CLUSTERS_FILE, "labels", "frequencies")
+    return labels.astype(np.int32), frequencies.astype(np.float64)
+
+
+def read_arrays(path: Path, *names: str) -> list[np.ndarray]:
+    """The named arrays of the clusters file (an .npz reads only the arrays asked for)."""
     try:
         with np.load(path) as data:
-            return data["labels"].astype(np.int32), data["frequencies"].astype(np.float64)
+            return [data[name] for name in names]
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"{path}: cannot read the clusters ({error})") from None
 

@@ -394,8 +394,8 @@ def train(settings: Settings) -> Path:
                   steps=model.g_optimizer.iterations, parameters=model.count_params(),
                   sampler_parameters=model.generator.count_params(),
                   hparams=["sample_fid", "sample_classifier_score"])
-        if frequencies is not None:
-            save_clusters(run.run_dir, labels, frequencies)
+        if frequencies is not None and not (run.run_dir / CLUSTERS_FILE).is_file():
+            save_clusters(run.run_dir, labels, frequencies)  # a resume read them from there
         quality = sample_quality(settings, model, classifier, run, n_classes, frequencies)
         data = make_training_data(images, settings, labels)
         run.fit(model, data, steps_per_epoch,

@@ -13,7 +13,14 @@ import pytest
 
 from common.config import parse_settings
 from common.errors import UserError
-from gan.clusters import CLUSTERS_FILE, fit_clusters, load_clusters, proportional_labels, save_clusters
+from gan.clusters import (
+    CLUSTERS_FILE,
+    fit_clusters,
+    load_clusters,
+    load_frequencies,
+    proportional_labels,
+    save_clusters,
+)
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.model import GAN, build_discriminator, build_generator
 from gan.sample import main as sample_main
@@ -77,9 +84,16 @@ def test_clusters_file_round_trip_and_a_damaged_file(tmp_path):
     loaded_labels, loaded_frequencies = load_clusters(tmp_path)
     np.testing.assert_array_equal(loaded_labels, labels)
     np.testing.assert_array_equal(loaded_frequencies, frequencies)
-    (tmp_path / CLUSTERS_FILE).write_bytes(b"not an npz")
+    np.testing.assert_array_equal(load_frequencies(tmp_path), frequencies)
+    assert load_frequencies(tmp_path / "elsewhere") is None  # a run without clusters
+    np.savez(tmp_path / CLUSTERS_FILE, frequencies=frequencies)  # the sampler reads no labels
+    np.testing.assert_array_equal(load_frequencies(tmp_path), frequencies)
     with pytest.raises(UserError, match="cannot read the clusters"):
         load_clusters(tmp_path)
+    (tmp_path / CLUSTERS_FILE).write_bytes(b"not an npz")
+    for load in (load_clusters, load_frequencies):
+        with pytest.raises(UserError, match="cannot read the clusters"):
+            load(tmp_path)
 
 
 @pytest.mark.parametrize("argv, fragment", [
