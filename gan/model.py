@@ -16,7 +16,7 @@ from common.networks import MNIST_SHAPE, conv_levels
 from gan import losses, stabilizers
 
 ARCHITECTURES = ("dcgan", "mlp")
-OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear", "clip")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 
 
 INITS = ("radford", "glorot", "goodfellow")
@@ -78,22 +78,9 @@ def noise_size(generator: keras.Model) -> int:
     return int(generator.inputs[0].shape[-1])
 
 
-@keras.saving.register_keras_serializable(package="gan", name="clip")
-def straight_through_clip(x):
-    """The `clip` output: clip(x, −1, 1) forward, the identity backward (a straight-through
-    estimator, Bengio et al. 2013): y = x + stop_gradient(clip(x) − x), ∂y/∂x = 1.
-
-    Why: D judges what is shown. A linear output puts a black background anywhere below −1
-    (on `shapes` 44 % of a trained G's pixels were), which D can tell from the real −1 though
-    the picture is the same; tanh makes −1 exactly but its gradient vanishes there. The
-    clip gives D the shown image, and the identity backward still moves every pixel.
-    """
-    return x + tf.stop_gradient(tf.clip_by_value(x, -1.0, 1.0) - x)
-
-
 def from_unit_range(images, activation: str):
-    """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh, linear and clip,
-    [0, 1] for sigmoid."""
+    """Pixels in [0, 1] → the generator's output range: [−1, 1] for tanh and linear, [0, 1]
+    for sigmoid."""
     return images if activation == "sigmoid" else images * 2.0 - 1.0
 
 
@@ -159,8 +146,8 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
                     init: str = "glorot", noise_components: int = 0) -> keras.Model:
     """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
-    sigmoid, linear: unbounded, clipped for display; or clip: `straight_through_clip`;
-    docs/gan.md says why colour data need one of the last two).
+    sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
+    need it).
 
     mlp: the paper's MNIST generator, 100 → 1200 → 1200 → 784 with ReLU units (28×28 only).
     dcgan: Radford et al., "Unsupervised Representation Learning with Deep Convolutional
@@ -195,8 +182,7 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
         x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", **dcgan_init(init))(x)
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    activation = straight_through_clip if output_activation == "clip" else output_activation
-    images = keras.layers.Activation(activation, dtype="float32", name="to_image")(x)
+    images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)
     return keras.Model(noise, images, name=f"{arch}_generator")
 
 

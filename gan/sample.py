@@ -71,8 +71,7 @@ def output_activation(generator: keras.Model) -> str:
     """The activation of the `to_image` layer, also inside a conditional generator's body."""
     for layer in generator.layers:
         if layer.name == "to_image":
-            activation = layer.get_config()["activation"]  # a name, or a registered function's config
-            return activation if isinstance(activation, str) else activation["config"].split(">")[-1]
+            return layer.get_config()["activation"]
         if isinstance(layer, keras.Model):
             return output_activation(layer)
     raise UserError(f"{generator.name}: has no to_image layer; not a gan.train generator")
