@@ -17,6 +17,7 @@ from gan import losses, stabilizers
 
 ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
+UPSAMPLING = ("transposed", "nearest")
 
 
 INITS = ("radford", "glorot", "goodfellow")
@@ -142,9 +143,25 @@ class MixtureNoise(keras.layers.Layer):
         return {**super().get_config(), "components": self.components, "spread": self.spread}
 
 
+def dcgan_upsampling(x, upsample: str, filters: int, init: str, use_bias: bool = True):
+    """One doubling of G's resolution: Radford et al.'s stride-2 4×4 transposed convolution,
+    or a nearest-neighbour resize and a 3×3 convolution (Odena, Dumoulin & Olah 2016,
+    "Deconvolution and Checkerboard Artifacts"): a transposed convolution's kernels overlap
+    unevenly on the output grid and leave a checkerboard that flat areas show; resizing
+    first gives every output pixel the same number of kernel taps."""
+    if upsample == "nearest":
+        x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+        return keras.layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, **dcgan_init(init))(x)
+    if upsample != "transposed":
+        raise UserError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}")
+    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                        **dcgan_init(init))(x)
+
+
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
-                    init: str = "glorot", noise_components: int = 0) -> keras.Model:
+                    init: str = "glorot", noise_components: int = 0,
+                    upsample: str = "transposed") -> keras.Model:
     """Noise (B, noise_dim) → images (B, H, W, C) in the range of `output_activation` (tanh,
     sigmoid, or linear: unbounded, clipped for display; docs/gan.md says why colour data
     need it).
@@ -158,7 +175,8 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
     of the global batch, and its moving averages stay the same on every replica. `init`:
     see `dcgan_init` (dcgan) and `mlp_init` (mlp). The last layer is named `to_image`; it
     runs in float32 under mixed precision. `noise_components` N ≥ 2 first maps z to a
-    mixture of N Gaussians (`MixtureNoise`).
+    mixture of N Gaussians (`MixtureNoise`). `upsample="nearest"` makes each doubling a
+    nearest-neighbour resize and a 3×3 convolution (`dcgan_upsampling`).
     """
     levels = conv_levels(image_shape, arch)
     height, width_px, channels = image_shape
@@ -176,10 +194,9 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
         x = keras.layers.Reshape(start)(x)
         for level in range(levels - 1):
             filters = width * 2 ** (levels - 2 - level)
-            x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                             **dcgan_init(init))(x)
+            x = dcgan_upsampling(x, upsample, filters, init, use_bias=False)
             x = keras.layers.ReLU()(dcgan_batch_norm(init)(x))
-        x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", **dcgan_init(init))(x)
+        x = dcgan_upsampling(x, upsample, channels, init)
     else:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     images = keras.layers.Activation(output_activation, dtype="float32", name="to_image")(x)

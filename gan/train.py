@@ -44,6 +44,7 @@ from gan.model import (
     GAN,
     INITS,
     OUTPUT_ACTIVATIONS,
+    UPSAMPLING,
     build_discriminator,
     build_generator,
     from_unit_range,
@@ -78,6 +79,9 @@ class Settings(TrainingSettings, ImageDataSettings):
     noise_components: int = setting(0, "N ≥ 2: G first maps z to a mixture of N Gaussians with "
                                        "learnt means, for data on disconnected pieces (DeLiGAN; "
                                        "gan.model.MixtureNoise); 0: off", min=0)
+    upsample: str = setting("transposed", "dcgan G's doublings: stride-2 transposed convolutions "
+                                          "(Radford et al.) or nearest resize + 3×3 convolution "
+                                          "(Odena et al. 2016, no checkerboard)", choices=UPSAMPLING)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
                                             choices=OUTPUT_ACTIVATIONS)
@@ -150,6 +154,8 @@ class Settings(TrainingSettings, ImageDataSettings):
         if self.spectral_norm and self.arch != "dcgan":
             raise UserError("--spectral-norm: implemented for --arch dcgan (the mlp's maxout "
                             "layers are not wrapped)")
+        if self.upsample != "transposed" and self.arch != "dcgan":
+            raise UserError("--upsample: only the dcgan generator upsamples (the mlp has no convolutions)")
         if self.noise_components == 1:
             raise UserError("--noise-components: give at least 2 components (0: off)")
         if self.noise_components and self.conditional:
@@ -298,7 +304,7 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     noise_dim = settings.noise_dim + (EMBEDDING_SIZE if n_classes else 0)
     generator = build_generator(settings.arch, noise_dim, settings.output_activation,
                                 image_shape, settings.width, init=settings.init,
-                                noise_components=settings.noise_components)
+                                noise_components=settings.noise_components, upsample=settings.upsample)
     if settings.init == "goodfellow":
         set_output_bias_from_pixel_means(generator, pixel_means)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,

@@ -58,6 +58,7 @@ def test_conditional_generator_follows_its_label():
     (["--ema", "-0.1"], "--ema: must be at least 0"),
     (["--diffaugment", "translation,colour"], "--diffaugment"),
     (["--spectral-norm", "--arch", "mlp"], "--spectral-norm"),
+    (["--upsample", "nearest", "--arch", "mlp"], "--upsample: only the dcgan generator"),
     (["--r1", "-1"], "--r1"),
     (["--loss", "hinge", "--label-smoothing", "0.1"], "--label-smoothing"),
 ])

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from common.data import load_splits
+from common.errors import UserError
 from common.runs import set_seed
 from gan.model import (
     GAN,
@@ -15,11 +16,13 @@ from gan.model import (
     MixtureNoise,
     build_discriminator,
     build_generator,
+    dcgan_upsampling,
     from_unit_range,
     noise_size,
     set_output_bias_from_pixel_means,
     to_unit_range,
 )
+from gan.sample import output_activation
 
 
 def make_gan(arch: str = "dcgan", loss: str = "nonsaturating", k: int = 1) -> GAN:
@@ -172,6 +175,27 @@ def test_dcgan_for_32_px_colour_has_the_radford_layout():
     with_std = build_discriminator("dcgan", (32, 32, 3), w, minibatch_std=True)
     assert with_std.count_params() == expected_d + 4 * 4  # one more 4×4 map into the logit
     assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)
+
+
+def test_nearest_upsampling_generator_resizes_then_convolves_and_saves(tmp_path):
+    """Each doubling is UpSampling2D + a 3×3 conv: for w = 8 the transposed layout's 16-tap
+    kernels become 9-tap ones, counted by hand; the sampler still finds the output layer."""
+    w, noise = 8, 100
+    generator = build_generator("dcgan", noise, "linear", (32, 32, 3), w, upsample="nearest")
+    expected = (noise * 16 * 4 * w + 4 * 16 * 4 * w + 9 * 4 * w * 2 * w + 4 * 2 * w
+                + 9 * 2 * w * w + 4 * w + 9 * w * 3 + 3)
+    assert generator.count_params() == expected and generator.output_shape == (None, 32, 32, 3)
+    kinds = {type(layer).__name__ for layer in generator.layers}
+    assert "UpSampling2D" in kinds and "Conv2DTranspose" not in kinds
+    # A constant 4×4 input stays constant inside after a resize (no uneven kernel overlap).
+    features = keras.Input((4, 4, 2))
+    resized = keras.Model(features, dcgan_upsampling(features, "nearest", 1, "glorot"))
+    inner = resized(np.ones((1, 4, 4, 2), np.float32)).numpy()[0, 1:-1, 1:-1, 0]
+    np.testing.assert_allclose(inner, inner[0, 0], rtol=1e-6)
+    generator.save(tmp_path / "g.keras")
+    assert output_activation(keras.models.load_model(tmp_path / "g.keras")) == "linear"
+    with pytest.raises(UserError, match="unknown upsampling"):
+        build_generator("dcgan", noise, "linear", (32, 32, 3), w, upsample="bilinear")
 
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
