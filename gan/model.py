@@ -18,6 +18,7 @@ from gan import losses, stabilizers
 ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 UPSAMPLING = ("transposed", "nearest")
+DOWNSAMPLING = ("strided", "average")
 
 
 INITS = ("radford", "glorot", "goodfellow")
@@ -158,6 +159,25 @@ def dcgan_upsampling(x, upsample: str, filters: int, init: str, use_bias: bool =
                                         **dcgan_init(init))(x)
 
 
+def dcgan_downsampling(x, downsample: str, filters: int, init: str, batch_norm: bool = False):
+    """One halving of D's resolution, with its LeakyReLU(0.2) (and batch norm when asked):
+    Radford et al.'s stride-2 4×4 convolution, or a 3×3 convolution whose activations are
+    then averaged over 2×2. Two reasons for the second (docs/gan.md, `shapes`): the gradient
+    D passes back to G through a strided convolution is a transposed convolution, with the
+    same uneven kernel overlap (and checkerboard) as G's own (Odena, Dumoulin & Olah 2016);
+    and a linear filter sampled every second pixel folds a 2-pixel pattern into a flat
+    offset, while one nonlinearity at full resolution before the pooling lets D see it."""
+    if downsample not in DOWNSAMPLING:
+        raise UserError(f"unknown downsampling {downsample!r}; choose one of {', '.join(DOWNSAMPLING)}")
+    strided = downsample == "strided"
+    x = keras.layers.Conv2D(filters, 4 if strided else 3, strides=2 if strided else 1,
+                            padding="same", **dcgan_init(init))(x)
+    if batch_norm:
+        x = dcgan_batch_norm(init)(x)
+    x = keras.layers.LeakyReLU(0.2)(x)
+    return x if strided else keras.layers.AveragePooling2D(2)(x)
+
+
 def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "tanh",
                     image_shape: tuple[int, int, int] = MNIST_SHAPE, width: int = 64,
                     init: str = "glorot", noise_components: int = 0,
@@ -205,7 +225,8 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
                         width: int = 64, batch_norm: bool = False,
-                        minibatch_std: bool = False, init: str = "glorot") -> keras.Model:
+                        minibatch_std: bool = False, init: str = "glorot",
+                        downsample: str = "strided") -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
     mlp: the paper's MNIST discriminator, two maxout layers of 240 units × 5 pieces with
@@ -217,7 +238,8 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     convolution but the first (real and fake minibatches pass D separately, so its batch
     statistics tell a collapsed fake batch from a varied real one); `minibatch_std` adds
     Karras et al.'s minibatch standard deviation map before the last layer, which tells
-    the same without batch norm. `init`: see `dcgan_init`.
+    the same without batch norm. `init`: see `dcgan_init`. `downsample="average"` makes each
+    halving a 3×3 convolution, its activation and an average pool (`dcgan_downsampling`).
     """
     levels = conv_levels(image_shape, arch)
     images = keras.Input(image_shape, name="images")
@@ -231,11 +253,7 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     elif arch == "dcgan":
         x = images
         for level in range(levels):
-            x = keras.layers.Conv2D(width * 2 ** level, 4, strides=2, padding="same",
-                                    **dcgan_init(init))(x)
-            if batch_norm and level > 0:
-                x = dcgan_batch_norm(init)(x)
-            x = keras.layers.LeakyReLU(0.2)(x)
+            x = dcgan_downsampling(x, downsample, width * 2 ** level, init, batch_norm and level > 0)
         if minibatch_std:
             x = MinibatchStd()(x)
         x = keras.layers.Flatten()(x)

@@ -41,6 +41,7 @@ from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_di
 from gan.losses import LOSSES, objective
 from gan.model import (
     ARCHITECTURES,
+    DOWNSAMPLING,
     GAN,
     INITS,
     OUTPUT_ACTIVATIONS,
@@ -82,6 +83,9 @@ class Settings(TrainingSettings, ImageDataSettings):
     upsample: str = setting("transposed", "dcgan G's doublings: stride-2 transposed convolutions "
                                           "(Radford et al.) or nearest resize + 3×3 convolution "
                                           "(Odena et al. 2016, no checkerboard)", choices=UPSAMPLING)
+    downsample: str = setting("strided", "dcgan D's halvings: stride-2 4×4 convolutions (Radford "
+                                         "et al.) or a 3×3 convolution + 2×2 average pool (no "
+                                         "checkerboard in the gradient G gets)", choices=DOWNSAMPLING)
     output_activation: str | None = setting(None, "generator output; data are scaled to its range "
                                                   "(unset: tanh on digits, linear otherwise)",
                                             choices=OUTPUT_ACTIVATIONS)
@@ -156,6 +160,9 @@ class Settings(TrainingSettings, ImageDataSettings):
                             "layers are not wrapped)")
         if self.upsample != "transposed" and self.arch != "dcgan":
             raise UserError("--upsample: only the dcgan generator upsamples (the mlp has no convolutions)")
+        if self.downsample != "strided" and self.arch != "dcgan":
+            raise UserError("--downsample: only the dcgan discriminator downsamples (the mlp has no "
+                            "convolutions)")
         if self.noise_components == 1:
             raise UserError("--noise-components: give at least 2 components (0: off)")
         if self.noise_components and self.conditional:
@@ -309,7 +316,8 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
         set_output_bias_from_pixel_means(generator, pixel_means)
     discriminator = build_discriminator(settings.arch, image_shape, settings.width,
                                         batch_norm=settings.d_batchnorm,
-                                        minibatch_std=settings.minibatch_std, init=settings.init)
+                                        minibatch_std=settings.minibatch_std, init=settings.init,
+                                        downsample=settings.downsample)
     if settings.spectral_norm:
         discriminator = spectrally_normalized(discriminator)
     if n_classes:

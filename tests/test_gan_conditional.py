@@ -59,6 +59,7 @@ def test_conditional_generator_follows_its_label():
     (["--diffaugment", "translation,colour"], "--diffaugment"),
     (["--spectral-norm", "--arch", "mlp"], "--spectral-norm"),
     (["--upsample", "nearest", "--arch", "mlp"], "--upsample: only the dcgan generator"),
+    (["--downsample", "average", "--arch", "mlp"], "--downsample: only the dcgan discriminator"),
     (["--r1", "-1"], "--r1"),
     (["--loss", "hinge", "--label-smoothing", "0.1"], "--label-smoothing"),
 ])

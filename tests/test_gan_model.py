@@ -16,6 +16,7 @@ from gan.model import (
     MixtureNoise,
     build_discriminator,
     build_generator,
+    dcgan_downsampling,
     dcgan_upsampling,
     from_unit_range,
     noise_size,
@@ -196,6 +197,44 @@ def test_nearest_upsampling_generator_resizes_then_convolves_and_saves(tmp_path)
     assert output_activation(keras.models.load_model(tmp_path / "g.keras")) == "linear"
     with pytest.raises(UserError, match="unknown upsampling"):
         build_generator("dcgan", noise, "linear", (32, 32, 3), w, upsample="bilinear")
+
+
+def halving_block(downsample: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    features = keras.Input((8, 8, 1))
+    return keras.Model(features, dcgan_downsampling(features, downsample, 4, "glorot"))
+
+
+def input_gradient(downsample: str) -> np.ndarray:
+    """∂Σ output / ∂input of one halving block at a flat 8×8 input: what G would get back."""
+    image = tf.ones((1, 8, 8, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        total = tf.reduce_sum(halving_block(downsample)(image))
+    return tape.gradient(total, image).numpy()[0, :, :, 0]
+
+
+def test_average_downsampling_discriminator_passes_back_an_even_gradient_and_sees_stripes():
+    """Each halving is a 3×3 conv, LeakyReLU, 2×2 average pool (parameters counted by hand
+    for w = 8). A uniform upstream gradient comes back uniform inside the image, where the
+    stride-2 4×4 convolution's comes back in a 2-pixel checkerboard; and 1-pixel stripes
+    on a flat image change the block's output (a linear filter pooled before its activation
+    would average them away)."""
+    w = 8
+    discriminator = build_discriminator("dcgan", (32, 32, 3), w, downsample="average")
+    expected = (9 * 3 * w + w) + (9 * w * 2 * w + 2 * w) + (9 * 2 * w * 4 * w + 4 * w) + 4 * 4 * 4 * w + 1
+    assert discriminator.count_params() == expected
+    inner = input_gradient("average")[2:-2, 2:-2]
+    np.testing.assert_allclose(inner, inner[0, 0], rtol=1e-5)
+    strided = input_gradient("strided")[2:-2, 2:-2]
+    assert not np.allclose(strided, strided[0, 0], rtol=1e-2)
+    flat = np.full((1, 8, 8, 1), -0.5, np.float32)
+    stripes = flat + 0.4 * (-1.0) ** np.arange(8, dtype=np.float32)[None, :, None, None]
+    block = halving_block("average")
+    difference = np.abs(block(stripes).numpy() - block(flat).numpy())[0, 1:-1, 1:-1]
+    assert difference.max() > 1e-3
+    with pytest.raises(UserError, match="unknown downsampling"):
+        build_discriminator("dcgan", (32, 32, 3), w, downsample="max")
 
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
