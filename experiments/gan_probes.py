@@ -2,16 +2,17 @@
 
     python -m experiments.gan_probes draw --dataset shapes --image-size 32 --upsample nearest \
         --out draw.png
-    python -m experiments.gan_probes separate --generator runs/gan/NAME/generator.keras \
-        --dataset shapes --image-size 32
+    python -m experiments.gan_probes separate --run runs/gan/NAME --raw --dataset shapes \
+        --image-size 32
 
 - `draw`: can the generator's network draw the data at all? G is fitted by plain regression
   (mean squared error) to map fixed noise vectors z_i to fixed training images x_i, no D
   involved. If its outputs come out crisp, the architecture is not what limits the GAN.
 - `separate`: can the discriminator's network tell the data from a trained G's samples? A
-  fresh D is trained against the frozen G (the GAN's D loss, softplus(−D(x)) + softplus(D(G(z))))
-  and its accuracy printed every 100 steps. If it soon tells them apart, D's architecture
-  sees the flaws and the GAN's trouble lies in the game between the two.
+  fresh D is trained against a run's frozen G (its EMA generator unless --raw) with the GAN's
+  D loss (`gan.losses.discriminator_loss`) and its accuracy printed every 100 steps. If it
+  soon tells them apart, D's architecture sees the flaws and the GAN's trouble lies in the
+  game between the two.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import tensorflow as tf
 
 from common.data import load_splits
 from common.errors import UserError, run_cli
-from common.images import save_image
+from common.images import SAVE_FORMATS, save_image
 from common.plots import image_grid
+from gan.losses import discriminator_loss
 from gan.model import UPSAMPLING, build_discriminator, build_generator, from_unit_range, to_unit_range
+from gan.sample import class_count, load_generator, output_activation
 
 
 def real_images(args: argparse.Namespace, activation: str) -> np.ndarray:
@@ -72,13 +75,11 @@ def draw(args: argparse.Namespace) -> None:
 
 
 def separate(args: argparse.Namespace) -> None:
-    """Train a fresh D against the frozen generator; print its accuracy on both."""
-    path = Path(args.generator)
-    if not path.is_file():
-        raise UserError(f"--generator: {path} is not a file (a run's generator.keras)")
-    generator = keras.models.load_model(path, compile=False)
-    activation = generator.get_layer("to_image").activation.__name__
-    images = real_images(args, activation)
+    """Train a fresh D against a run's frozen generator; print its accuracy on both."""
+    generator = load_generator(args.run, raw=args.raw)
+    if class_count(generator):
+        raise UserError(f"{args.run}: a conditional generator; separate takes unconditional runs")
+    images = real_images(args, output_activation(generator))
     discriminator = build_discriminator("dcgan", images.shape[1:], args.width)
     optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
 
@@ -87,7 +88,7 @@ def separate(args: argparse.Namespace) -> None:
         with tf.GradientTape() as tape:
             real_out = discriminator(real, training=True)
             fake_out = discriminator(generator(z, training=False), training=True)
-            loss = tf.reduce_mean(tf.nn.softplus(-real_out)) + tf.reduce_mean(tf.nn.softplus(fake_out))
+            loss = discriminator_loss(real_out, fake_out)
         optimizer.apply_gradients(zip(tape.gradient(loss, discriminator.trainable_variables),
                                       discriminator.trainable_variables))
         return tf.reduce_mean(tf.cast(real_out > 0, tf.float32)), tf.reduce_mean(tf.cast(fake_out < 0, tf.float32))
@@ -112,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--noise-dim", type=int, default=100, help="draw: length of z")
     parser.add_argument("--images", type=int, default=512, help="draw: training images fitted")
     parser.add_argument("--steps", type=int, default=None, help="steps (default: draw 3000, separate 1000)")
-    parser.add_argument("--generator", help="separate: a trained generator.keras")
+    parser.add_argument("--run", help="separate: a gan.train run folder")
+    parser.add_argument("--raw", action="store_true",
+                        help="separate: the trained generator even when the run saved an EMA one")
     parser.add_argument("--out", default="draw.png", help="draw: the picture written")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -121,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps < 1 or args.images < 1 or args.width < 1:
         raise UserError("--steps, --images and --width must be positive")
     keras.utils.set_random_seed(args.seed)
-    if args.probe == "separate" and not args.generator:
-        raise UserError("separate needs --generator (a run's generator.keras)")
+    if args.probe == "draw" and Path(args.out).suffix.lower() not in SAVE_FORMATS:
+        raise UserError(f"--out {args.out}: write a {', '.join(SAVE_FORMATS)} picture")
+    if args.probe == "separate" and not args.run:
+        raise UserError("separate needs --run (a gan.train run folder)")
     (draw if args.probe == "draw" else separate)(args)
 
 

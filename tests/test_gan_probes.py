@@ -3,6 +3,8 @@ against a frozen G; bad input is refused."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,20 +33,28 @@ def test_draw_writes_outputs_beside_targets(tmp_path, capsys):
 
 
 def test_separate_trains_a_fresh_discriminator_against_a_saved_generator(tmp_path, capsys):
-    path = tmp_path / "generator.keras"
-    build_generator("dcgan", 100, "linear", (8, 8, 3), width=4).save(path)
-    gan_probes.main(["separate", "--generator", str(path), "--image-size", "8", "--width", "4",
+    (tmp_path / "config.json").write_text(json.dumps({"model": "gan", "settings": {}}))
+    build_generator("dcgan", 100, "linear", (8, 8, 3), width=4).save(tmp_path / "generator.keras")
+    gan_probes.main(["separate", "--run", str(tmp_path), "--raw", "--image-size", "8", "--width", "4",
                      "--steps", "100"])
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("step 100: D right on") and line.endswith("of G's samples")
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["separate"], "needs --generator"),
-    (["separate", "--generator", "missing.keras"], "is not a file"),
+    (["separate"], "needs --run"),
+    (["separate", "--run", "missing"], "no such run folder"),
     (["draw", "--steps", "0"], "must be positive"),
+    (["draw", "--out", "draw.gif"], "--out draw.gif"),
 ])
 def test_bad_input_is_a_user_error(argv, fragment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=fragment):
         gan_probes.main(argv)
+
+
+def test_a_damaged_generator_file_is_a_user_error(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model": "gan", "settings": {}}))
+    (tmp_path / "generator.keras").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="cannot load the generator"):
+        gan_probes.main(["separate", "--run", str(tmp_path), "--raw"])
