@@ -6,7 +6,8 @@ and (N, H, W, 3) for colour images.
 `--steps` images per walk, `--n` walks). `--score` also scores the samples with the cached
 classifier (FID on its features against the test set, classifier score, classes covered),
 prints them and logs them to the run's TensorBoard.
-A run trained with `--ema` is sampled with its EMA generator (`--raw`: the trained one).
+A run trained with `--ema` is sampled with its EMA generator (`--raw`: the trained one);
+`--best` takes the generator of the epoch whose samples scored the run's lowest FID.
 A class-conditional run (`--conditional`) draws the classes in turn, or only `--label C`;
 a run trained on clusters (`--clusters K`) draws them in proportion to their sizes, as it
 was trained, or only cluster `--label C`.
@@ -41,19 +42,27 @@ from gan.model import noise_size, to_unit_range
 
 GENERATOR_FILE = "generator.keras"
 EMA_GENERATOR_FILE = "generator_ema.keras"  # the weights' moving average (gan.train --ema)
+
+
+def best_file(name: str) -> str:
+    """Where gan.train keeps the generator of its lowest FID: generator[_ema]_best.keras."""
+    return name.replace(".keras", "_best.keras")
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 
 
-def load_generator(run_dir: str | Path, precision: str = "float32", raw: bool = False) -> keras.Model:
+def load_generator(run_dir: str | Path, precision: str = "float32", raw: bool = False,
+                   best: bool = False) -> keras.Model:
     """The generator a `gan.train` run saved (after each epoch), computing in `precision`:
-    its EMA generator when it has one, unless `raw`."""
+    its EMA generator when it has one, unless `raw`; with `best`, as it was at the epoch of
+    its lowest sample FID."""
     run_dir = Path(run_dir)
     load_run_config(run_dir, "gan")
-    path = run_dir / GENERATOR_FILE
-    if not raw and (run_dir / EMA_GENERATOR_FILE).is_file():
-        path = run_dir / EMA_GENERATOR_FILE
-    if not path.is_file():
-        raise UserError(f"{run_dir}: has no {GENERATOR_FILE} yet (no epoch finished)")
+    names = [GENERATOR_FILE] if raw else [EMA_GENERATOR_FILE, GENERATOR_FILE]
+    names = [best_file(name) for name in names] if best else names
+    path = next((run_dir / name for name in names if (run_dir / name).is_file()), None)
+    if path is None:
+        why = "no epoch scored; train with --eval" if best else "no epoch finished"
+        raise UserError(f"{run_dir}: has no {names[-1]} yet ({why})")
     try:
         return load_model(path, precision, compile=False)
     except Exception as error:  # a damaged zip, a foreign file: one line, not a traceback
@@ -173,6 +182,8 @@ class Settings:
     label: int | None = setting(None, "class-conditional runs: every sample of this class "
                                       "(unset: the classes in turn)", min=0)
     raw: bool = setting(False, "use the trained generator even when the run saved an EMA one")
+    best: bool = setting(False, "use the generator as it was at the epoch of the run's lowest "
+                                "sample FID (gan.train --eval keeps it)")
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -186,7 +197,7 @@ class Settings:
 
 def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
-    generator = load_generator(settings.run, settings.precision, settings.raw)
+    generator = load_generator(settings.run, settings.precision, settings.raw, settings.best)
     labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
     frequencies = load_frequencies(settings.run)
     if frequencies is not None and settings.label is None:

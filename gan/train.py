@@ -8,6 +8,7 @@ LSGAN; stabilisers --spectral-norm, --ema, --r1, --diffaugment and --conditional
 (gan/stabilizers.py, gan/conditional.py, docs/gan.md).
 A run folder (runs/gan/<name>) receives config.json, TensorBoard events, checkpoints of
 both networks and both optimizers every epoch, `generator.keras` (rewritten every epoch),
+`generator_best.keras` (the generator of the lowest sample FID so far, with --eval),
 a sample grid per epoch from a fixed noise batch (samples/epoch_NNN.png, samples.gif,
 progress.png), step curves (curves.png, outputs.png) and metrics.json.
 """
@@ -53,7 +54,7 @@ from gan.model import (
     to_unit_range,
 )
 from gan.optimizers import OPTIMIZERS, build_optimizer
-from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, sample_images
+from gan.sample import EMA_GENERATOR_FILE, GENERATOR_FILE, best_file, sample_images
 from gan.stabilizers import parse_augmentations, spectrally_normalized
 
 MODEL_NAME = "gan"
@@ -292,13 +293,31 @@ class TrainingMonitor(keras.callbacks.Callback):
         write_progress(sorted(frames.glob("epoch_*.png")), run_dir / "progress.png",
                        height=samples.shape[1])
         save_model(generator, run_dir / GENERATOR_FILE)
+        self.keep_if_best(generator, "", epoch + 1, logs or {})
         ema = self.model.ema_generator
         if ema is not None:
             ema_samples = self.fixed.images(ema, self.settings.output_activation)
             self.run.logger.images("samples_ema", ema_samples, epoch + 1)
             save_image(run_dir / "samples_ema.png", image_grid(ema_samples, self.fixed.columns))
             save_model(ema, run_dir / EMA_GENERATOR_FILE)
+            self.keep_if_best(ema, "ema_", epoch + 1, logs or {})
         plot_training(run_dir, self.run.metrics, self.settings.loss)
+
+    def keep_if_best(self, generator: keras.Model, prefix: str, epoch: int, logs: dict) -> None:
+        """Save `generator` as generator[_ema]_best.keras, and its epoch and FID as
+        metrics.json's `best_[ema_]fid`, when this epoch's sample FID is the run's lowest.
+        GAN scores drift after their best epoch (docs/gan.md), so the last epoch's generator
+        is not always the one to keep. The earlier FIDs are those of metrics.json's history,
+        which a resume cuts back to the checkpointed epochs."""
+        fid = logs.get(f"sample_{prefix}fid")
+        if fid is None or not np.isfinite(fid):
+            return
+        earlier = [value for value in self.run.metrics["history"].get(f"sample_{prefix}fid", [])
+                   if value is not None]
+        if earlier and fid >= min(earlier):
+            return
+        save_model(generator, self.run.run_dir / best_file(EMA_GENERATOR_FILE if prefix else GENERATOR_FILE))
+        self.run.metrics[f"best_{prefix}fid"] = {"epoch": epoch, "fid": float(fid)}
 
 
 def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int],

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from gan import model as gan_model
 from gan.model import build_discriminator, build_generator
 from gan.sample import interpolate, load_generator, sample_images, score
 from gan.sample import main as sample_main
-from gan.train import Settings, main, train
+from gan.train import Settings, TrainingMonitor, main, train
 from tests.conftest import ROOT, assert_one_line_error
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
@@ -218,3 +219,41 @@ def test_score_reproduces_the_training_time_evaluation(run, data_dir):
     assert values["epochs"] == 2
     assert values["fid"] == pytest.approx(history["sample_fid"][1], rel=1e-6)
     assert values["classes_covered"] == history["sample_classes_covered"][1]
+
+
+def test_best_generator_is_kept_only_when_the_fid_falls(tmp_path):
+    generator = build_generator("dcgan", width=8)
+    run = SimpleNamespace(run_dir=tmp_path, metrics={"history": {"sample_fid": [30.0, None]}})
+    monitor = TrainingMonitor(run, settings=None, fixed=None)
+    monitor.keep_if_best(generator, "", 3, {"sample_fid": 31.0})  # above epoch 1's 30
+    assert not (tmp_path / "generator_best.keras").exists() and "best_fid" not in run.metrics
+    monitor.keep_if_best(generator, "", 3, {"sample_fid": 25.0})
+    assert run.metrics["best_fid"] == {"epoch": 3, "fid": 25.0}
+    kept = (tmp_path / "generator_best.keras").read_bytes()
+    run.metrics["history"]["sample_fid"].append(25.0)
+    generator.set_weights([w + 1.0 for w in generator.get_weights()])
+    for fid in (25.0, 40.0, float("nan")):  # a tie, a rise and a failed score keep epoch 3's
+        monitor.keep_if_best(generator, "", 4, {"sample_fid": fid})
+    monitor.keep_if_best(generator, "ema_", 4, {"sample_fid": 1.0})  # another generator's score
+    assert (tmp_path / "generator_best.keras").read_bytes() == kept
+    assert run.metrics["best_fid"]["epoch"] == 3 and not (tmp_path / "generator_ema_best.keras").exists()
+
+
+def test_best_generator_reproduces_the_lowest_fid(tmp_path, data_dir, tiny_classifier_cache, monkeypatch):
+    monkeypatch.setenv("CLASSIFIER_CACHE", tiny_classifier_cache["CLASSIFIER_CACHE"])
+    run = train(Settings(run_dir=str(tmp_path / "run"), data_dir=data_dir, ema=0.9, epochs=3,
+                         steps_per_epoch=2, batch_size=16, width=8, quiet=True, eval_samples=64))
+    metrics = json.loads((run / "metrics.json").read_text())
+    for prefix, raw in (("", True), ("ema_", False)):
+        fids = metrics["history"][f"sample_{prefix}fid"]
+        best = metrics[f"best_{prefix}fid"]
+        assert best == {"epoch": int(np.argmin(fids)) + 1, "fid": min(fids)}
+        images = sample_images(load_generator(run, raw=raw, best=True), 64, seed=0)  # as scored
+        assert score(run, images)["fid"] == pytest.approx(best["fid"], rel=1e-5)
+    sample_main(["--run", str(run), "--best", "--n", "4", "--out", str(tmp_path / "best.npz")])
+    assert np.load(tmp_path / "best.npz")["images"].shape == (4, 28, 28)
+
+
+def test_best_generator_of_an_unscored_run_is_a_user_error(run):
+    with pytest.raises(UserError, match="no generator_best.keras yet .no epoch scored; train with --eval"):
+        load_generator(run, best=True)
