@@ -42,8 +42,10 @@ MARKDOWN_NOTES = (("Real training images are scored like a model's samples: the 
                    "the samples (by the classifier's prediction)."),
                   ("Density can exceed 1 (samples crowding dense regions of the real data) and "
                    "is not ranked; coverage lies in [0, 1]."),
-                  ("Test NLL: the VAE's importance-weighted bound (Burda et al. 2015) on binarized "
-                   "test images; a GAN defines no likelihood."))
+                  ("Test NLL: the VAE's importance-weighted bound (Burda et al. 2015) on the test "
+                   "images under its decoder's likelihood (Bernoulli on binarized digits; "
+                   "continuous Bernoulli or discretized logistic on [0, 1] colour pixels, "
+                   "docs/vae.md); a GAN defines no likelihood."))
 # (summary key, name, header, decimals, lower is better: True / False / None for not ranked)
 METRICS = (("fid", "FID", "FID ↓", 2, True), ("kid", "KID", "KID ↓", 3, True),
            ("classifier_score", "classifier score", "classifier score ↑", 2, False),
