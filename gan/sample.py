@@ -42,12 +42,12 @@ from gan.model import noise_size, to_unit_range
 
 GENERATOR_FILE = "generator.keras"
 EMA_GENERATOR_FILE = "generator_ema.keras"  # the weights' moving average (gan.train --ema)
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 
 
 def best_file(name: str) -> str:
     """Where gan.train keeps the generator of its lowest FID: generator[_ema]_best.keras."""
     return name.replace(".keras", "_best.keras")
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npz")
 
 
 def load_generator(run_dir: str | Path, precision: str = "float32", raw: bool = False,

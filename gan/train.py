@@ -8,9 +8,9 @@ LSGAN; stabilisers --spectral-norm, --ema, --r1, --diffaugment and --conditional
 (gan/stabilizers.py, gan/conditional.py, docs/gan.md).
 A run folder (runs/gan/<name>) receives config.json, TensorBoard events, checkpoints of
 both networks and both optimizers every epoch, `generator.keras` (rewritten every epoch),
-`generator_best.keras` (the generator of the lowest sample FID so far, with --eval),
-a sample grid per epoch from a fixed noise batch (samples/epoch_NNN.png, samples.gif,
-progress.png), step curves (curves.png, outputs.png) and metrics.json.
+`generator_best.keras` and `generator_ema_best.keras` (those of the lowest sample FID so far,
+with --eval), a sample grid per epoch from a fixed noise batch (samples/epoch_NNN.png,
+samples.gif, progress.png), step curves (curves.png, outputs.png) and metrics.json.
 """
 
 from __future__ import annotations
