@@ -13,6 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def seeded_random_state():
+    """Each test starts from the same Python, NumPy, TensorFlow and Keras seed, so a test's
+    outcome does not depend on which tests its pytest-xdist worker ran before it."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(scope="session")
 def vgg19_weights() -> str:
     path = os.environ.get("VGG19_WEIGHTS")
