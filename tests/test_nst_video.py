@@ -31,21 +31,24 @@ def test_consistency_mask_keeps_consistent_motion_and_drops_what_leaves_the_fram
     assert not consistency_mask(backward, backward)[:, :10].any()  # flows that do not cancel
 
 
-def test_temporal_objective_adds_the_masked_squared_difference_and_its_gradient():
-    import tensorflow as tf
+class ZeroObjective:
+    """A per-frame objective that is 0 everywhere, so only the temporal term is left."""
 
+    shape = (1, 2, 3, 3)
+
+    def loss_and_gradient(self, image):
+        import tensorflow as tf
+
+        return tf.constant(0.0), tf.zeros(self.shape), {}
+
+
+def test_temporal_objective_adds_the_masked_squared_difference_and_its_gradient():
     from nst.video import TemporalObjective
 
-    class Zero:
-        shape = (1, 2, 3, 3)
-
-        def loss_and_gradient(self, image):
-            return tf.constant(0.0), tf.zeros(self.shape), {}
-
     rng = np.random.default_rng(1)
-    image, warped = rng.normal(size=(2, *Zero.shape)).astype(np.float32)
+    image, warped = rng.normal(size=(2, *ZeroObjective.shape)).astype(np.float32)
     mask = np.array([[1, 0, 1], [1, 1, 0]], np.float32)
-    loss, gradient, terms = TemporalObjective(Zero(), warped, mask, 5.0).loss_and_gradient(image)
+    loss, gradient, terms = TemporalObjective(ZeroObjective(), warped, mask, 5.0).loss_and_gradient(image)
     full = mask[None, ..., None]
     np.testing.assert_allclose(terms["temporal"], np.sum(full * (image - warped) ** 2) / 18,
                                rtol=1e-5)
