@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,18 +36,25 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
 class Checkpointer:
     """Save and restore any trackable objects (models, optimizers, variables, generators).
 
-    `epoch` is a counter kept in the checkpoint, so a resumed `fit` can start at
-    `initial_epoch=checkpointer.epoch` and end with as many steps as an uninterrupted run.
+    `epoch` (epochs completed) and `batches` (batches done of the next epoch, nonzero only
+    for a run stopped mid-epoch by a signal) are counters kept in the checkpoint, so a
+    resumed `fit` can start where the run stopped and end with as many steps as an
+    uninterrupted run. Checkpoints are numbered by `numbered_by` (the step counter) when
+    given, else by the epoch.
     """
 
     def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3,
-                 read_directory: str | os.PathLike | None = None, **trackables: Any):
+                 read_directory: str | os.PathLike | None = None,
+                 numbered_by: tf.Variable | None = None, **trackables: Any):
         self.directory = Path(directory)
         # Where `restore` looks: the chief's folder, also for the workers that save elsewhere.
         self.read_directory = Path(read_directory) if read_directory is not None else self.directory
         self.epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.batches_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
+        self.numbered_by = numbered_by
         self.checkpoint_items = trackables
-        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch_variable, **trackables)
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch_variable, batches=self.batches_variable,
+                                              **trackables)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory),
                                                   max_to_keep=max_to_keep)
 
@@ -54,13 +63,20 @@ class Checkpointer:
         return int(self.epoch_variable.numpy())
 
     @property
+    def batches(self) -> int:
+        return int(self.batches_variable.numpy())
+
+    @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
 
-    def save(self, epoch: int) -> str:
-        """Save everything with the epoch counter set to `epoch` (epochs completed)."""
+    def save(self, epoch: int, batches: int = 0) -> str:
+        """Save everything with the counters set to `epoch` epochs completed and `batches`
+        batches of the next one done."""
         self.epoch_variable.assign(epoch)
-        return self.manager.save(checkpoint_number=epoch)
+        self.batches_variable.assign(batches)
+        number = epoch if self.numbered_by is None else int(self.numbered_by.numpy())
+        return self.manager.save(checkpoint_number=number)
 
     def candidates(self) -> list[str]:
         """Every checkpoint in the folder, newest first, found from the files themselves so
@@ -171,3 +187,53 @@ class StopAfterTime(keras.callbacks.Callback):
         if self.spent >= self.seconds:
             self.reached = True
             self.model.stop_training = True
+
+
+class SignalStop(Exception):
+    """Raised out of `fit` by `StopOnSignal` after the step during which a signal came."""
+
+    def __init__(self, signal_number: int, epoch: int, batches: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number, self.epoch, self.batches = signal_number, epoch, batches
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGTERM or SIGINT during training ends it after the current step; a second one ends
+    the process at once, with the signal's exit status.
+
+    Schedulers (Slurm, Kubernetes, spot instances) send SIGTERM and wait a grace period
+    before SIGKILL: this uses it to checkpoint the step. The stop is raised (`SignalStop`)
+    instead of setting `stop_training`, so no epoch-end evaluation delays it. A signal that
+    comes during that evaluation takes effect at the next step. Used as a context manager
+    around `fit`, which installs the handlers (main thread only) and restores the old ones.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        super().__init__()
+        self.received: int | None = None
+        self.epoch = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.received is not None:
+            os._exit(128 + number)  # the second signal: no saving, no clean-up
+        self.received = number
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.received is not None:
+            raise SignalStop(self.received, self.epoch, batch + 1)

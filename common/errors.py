@@ -1,9 +1,11 @@
 """One-line errors for command-line programs, and the project's exit codes.
 
 Anything a user can get wrong (a path, a flag, a file) raises `UserError`; a run that
-started and then failed (a NaN loss, out of memory) raises `RunFailed`. The entry points
-run through `run_cli`, which prints the message on one line, without a traceback, and
-exits with 2 for bad input, 1 for a failed run (0 for success).
+started and then failed (a NaN loss, out of memory, a full disk) raises `RunFailed`; a
+run stopped by a signal after saving its state raises `Stopped`. The entry points run
+through `run_cli`, which prints the message on one line, without a traceback, and exits
+with 2 for bad input, 1 for a failed run, 128 + the signal's number for a stopped one
+(143 for SIGTERM, 130 for SIGINT), 0 for success.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import NoReturn
 
 class UserError(Exception):
     """A problem the user can fix; its message is shown as is, without a traceback."""
+
+    label = "error"
 
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
@@ -28,15 +32,24 @@ class RunFailed(UserError):
         super().__init__(message, exit_code=1)
 
 
+class Stopped(UserError):
+    """A run that a signal (SIGTERM, SIGINT) stopped after it saved its state."""
+
+    label = "stopped"
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message, exit_code=128 + signal_number)
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message, or its type's name when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def fail(message: str, exit_code: int = 2) -> NoReturn:
-    """Print `error: message` to stderr and exit."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+def fail(message: str, exit_code: int = 2, label: str = "error") -> NoReturn:
+    """Print `error: message` (or another label) to stderr and exit."""
+    print(f"{label}: {message}", file=sys.stderr, flush=True)
     raise SystemExit(exit_code)
 
 
@@ -45,6 +58,6 @@ def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None =
     try:
         main(argv)
     except UserError as error:
-        fail(" ".join(str(error).split("\n")), error.exit_code)
+        fail(" ".join(str(error).split("\n")), error.exit_code, error.label)
     except KeyboardInterrupt:
         fail("interrupted", 130)

@@ -2,16 +2,20 @@
 
 A run folder holds everything one run produced: `config.json` (every setting, the seed,
 the command line and library versions), TensorBoard events under `tensorboard/`,
-`checkpoints/`, images and `metrics.json`.
+`checkpoints/`, images and `metrics.json`. A program writing into one holds its lock
+(`RunLock`, the file `.lock`) for as long as it writes, so two never write into one folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import os
 import platform
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,70 @@ from common.files import read_json, write_json
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """An exclusive OS lock on a run folder, held while a program writes into it.
+
+    `fcntl.flock` on `<folder>/.lock`: the kernel drops the lock when its process ends,
+    however it ends, so a `kill -9` leaves no stale lock. The file holds the owner's pid
+    for the refusal: a second program gets one `UserError` (exit 2) naming the folder and
+    that pid, having written nothing.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self._fd: int | None = None
+        self._made: list[Path] = []  # folders `acquire` created, deepest first
+
+    def acquire(self) -> RunLock:
+        made = [p for p in [self.folder, *self.folder.parents] if not p.exists()]
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            while self._fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise UserError(f"{self.folder} is in use by another process (pid {owner}); wait "
+                                    "for it to end, or pick another --run-dir/--name") from None
+                # The holder before us may have removed the file as it let go: lock the file
+                # that is there now, not the one we opened.
+                if self.path.exists() and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    self._fd = fd
+                else:
+                    os.close(fd)
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:
+            raise UserError(f"cannot lock {self.folder}: {error.strerror or error}") from None
+        self._made = made
+        return self
+
+    def release(self) -> None:
+        """Let go, and remove the folders `acquire` made that stayed empty (a run refused
+        before it wrote anything leaves no trace)."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+        for folder in self._made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
 
 
 def library_versions() -> dict[str, str]:
@@ -74,6 +142,23 @@ def create_run(model: str, settings: RunSettings, resume: bool = False,
                              "versions": library_versions(),
                              "started": datetime.datetime.now().isoformat(timespec="seconds")})
     return path
+
+
+@contextlib.contextmanager
+def locked_run(model: str, settings: RunSettings) -> Iterator[Path]:
+    """The run folder of a one-shot program (style transfer, DeepDream), locked while the
+    block runs, with config.json written (`create_run`)."""
+    with RunLock(run_dir_for(model, settings)) as lock:
+        yield create_run(model, settings, run_dir=lock.folder)
+
+
+def lock_if_writing_into(run_dir: str | os.PathLike, *outputs: str | os.PathLike,
+                         always: bool = False) -> contextlib.AbstractContextManager:
+    """The run folder's lock for a program reading a run (a sampler) that writes into it:
+    when one of `outputs` lies inside it, or `always`; else nothing to hold, since reading
+    a run that is still training is allowed."""
+    inside = any(Path(out).resolve().is_relative_to(Path(run_dir).resolve()) for out in outputs)
+    return RunLock(run_dir) if always or inside else contextlib.nullcontext()
 
 
 def load_run_config(path: str | os.PathLike, model: str | None = None) -> dict[str, Any]:

@@ -11,15 +11,21 @@ the order each trainer calls them:
         run.fit(model, data, steps_per_epoch, callbacks=[...])         # standard callbacks
         run.finish(test_nll=...)                                       # final metrics.json
 
-Exit codes (see `common.errors`): 2 for bad input, 1 for a run that failed (a NaN or
-infinite loss, out of memory: the last good checkpoint is kept), 0 for success.
-metrics.json follows the run schema of docs/runs.md (`SCHEMA`).
+The run folder is locked (`common.runs.RunLock`) from the first call to the last, so a
+second trainer on it stops at once. Exit codes (see `common.errors`): 2 for bad input, 1
+for a run that failed (a NaN or infinite loss, out of memory, a failed write: the last
+good checkpoint is kept and named), 143 / 130 for a run that SIGTERM / SIGINT stopped
+after checkpointing its step, 0 for success. metrics.json follows the run schema of
+docs/runs.md (`SCHEMA`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -31,7 +37,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
+from common.checkpoints import (
+    Checkpointer,
+    CheckpointEveryEpoch,
+    SignalStop,
+    StopAfterTime,
+    StopOnNaN,
+    StopOnSignal,
+)
 from common.config import RunSettings, setting, settings_dict
 from common.distribute import (
     STRATEGIES,
@@ -43,11 +56,12 @@ from common.distribute import (
     shard_by_data,
     worker_count,
 )
-from common.errors import RunFailed, UserError
+from common.errors import RunFailed, Stopped, UserError
 from common.files import read_json
 from common.runs import (
     CONFIG_FILE,
     METRICS_FILE,
+    RunLock,
     create_run,
     load_run_config,
     run_dir_for,
@@ -122,20 +136,44 @@ def _cut_history(metrics: dict[str, Any], epochs: int, steps: int) -> dict[str, 
     return metrics
 
 
+# Write failures the OS reports; TensorFlow's own file writes report ENOSPC as
+# ResourceExhaustedError, the class it also uses for running out of memory.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def run_failure(error: BaseException, checkpoint: str | None) -> RunFailed | None:
+    """What a failed write or running out of memory becomes: one line naming the cause (and
+    for a write, the path) and the last good checkpoint; None for any other error."""
+    kept = f"last good checkpoint: {checkpoint or 'none'}"
+    if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
+        return RunFailed(f"cannot write {error.filename or 'a file'}: {error.strerror.lower()}; {kept}")
+    text = str(error)
+    if isinstance(error, tf.errors.ResourceExhaustedError) and any(n in text for n in NO_SPACE):
+        path = text.split(";")[0].split(" ")[-1]  # TF: "Failed to … file PATH; No space left on device"
+        return RunFailed(f"cannot write {path}: no space left on device; {kept}")
+    if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
+        return RunFailed(f"out of memory ({type(error).__name__}); {kept}")
+    return None
+
+
 class TrainingRun:
     """One training run's mechanics; see the module docstring for the order of calls."""
 
     def __init__(self, family: str, settings: TrainingSettings, epochs: int):
         self.family, self.settings, self.epochs = family, settings, epochs
         self.run_dir = run_dir_for(family, settings)
-        # Refusals first: nothing is written before they pass.
-        if settings.resume:
-            load_run_config(self.run_dir, family)
-        elif (self.run_dir / CONFIG_FILE).exists():
-            raise UserError(f"{self.run_dir} already holds a run; use --resume to continue it "
-                            "or pick another --run-dir/--name")
         self.strategy = get_strategy(settings.strategy)
         self.workers, self.chief = worker_count(self.strategy), is_chief(self.strategy)
+        if settings.resume:  # refusals: nothing is written before they pass
+            load_run_config(self.run_dir, family)
+        # The lock before the last refusal: two trainers started at once cannot both pass it.
+        self.lock = RunLock(self.run_dir).acquire() if self.chief else None
+        if not settings.resume and (self.run_dir / CONFIG_FILE).exists():
+            if self.lock:
+                self.lock.release()
+            raise UserError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                            "or pick another --run-dir/--name")
         self.shared_dir = self.run_dir  # the chief's: every worker resumes from its checkpoints
         if not self.chief:  # the other workers write their copies where nobody reads them
             self.run_dir = Path(tempfile.mkdtemp(prefix=f"{family}_worker_"))
@@ -155,14 +193,19 @@ class TrainingRun:
                   "not faster", flush=True)
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        if exc_info[0] is None:
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: Any) -> None:
+        if kind is None:
             barrier(self.strategy)  # no worker leaves while a peer is still in a collective
         keras.mixed_precision.set_global_policy(self._policy)  # callers get their policy back
         if self.logger is not None:
             self.logger.close()
         if not self.chief:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.release()
+        failure = error and run_failure(error, self.checkpointer and self.checkpointer.latest)
+        if failure is not None:
+            raise failure from None
 
     def optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
         """`optimizer`, with dynamic loss scaling under mixed_float16 (train steps call
@@ -178,7 +221,7 @@ class TrainingRun:
 
         `checkpoint` names everything a checkpoint holds; `steps` counts `train_step` calls.
         """
-        self.checkpointer = Checkpointer(self.run_dir / "checkpoints",
+        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", numbered_by=steps,
                                          read_directory=self.shared_dir / "checkpoints", **checkpoint)
         self._steps = steps
         if self.settings.resume and self.checkpointer.restore():
@@ -196,6 +239,7 @@ class TrainingRun:
             raise UserError(f"{previous}: written by an older version (no schema {SCHEMA}); resume it "
                             "with that version, or start a new run (docs/runs.md)")
         self.metrics = _cut_history(old, epochs, int(steps.numpy()))
+        self.metrics.pop("stopped_by", None)
         self.metrics.update(schema=SCHEMA, finished=False, parameters=parameters,
                             sampler_parameters=sampler_parameters, time_budget_reached=False)
         # A resumed run draws new noise and a new data order instead of replaying epoch 1's.
@@ -214,45 +258,70 @@ class TrainingRun:
         self.metrics["steps"] = int(self._steps.numpy())
         self.metrics["train_seconds"] = float(sum(s for s in history.get("epoch_seconds", []) if s))
         per_epoch = self.metrics.get("steps_per_epoch")
-        self.metrics["epochs_trained"] = (self.metrics["steps"] / per_epoch
-                                          if self.metrics["time_budget_reached"] and per_epoch
+        cut_short = self.metrics["time_budget_reached"] or "stopped_by" in self.metrics
+        self.metrics["epochs_trained"] = (self.metrics["steps"] / per_epoch if cut_short and per_epoch
                                           else float(self.metrics.get("epochs", 0)))
         write_metrics(self.run_dir, self.metrics)
 
-    def callbacks(self, own: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+    def callbacks(self, own: list[keras.callbacks.Callback],
+                  stop: StopOnSignal | None = None) -> list[keras.callbacks.Callback]:
         """The model's own callbacks between the standard ones, in the order that matters:
-        NaN stop and time budget first, then the model's (they may add to the epoch logs),
-        then the record, TensorBoard and last the checkpoint of the finished epoch."""
-        first = [self.stop_on_nan, *([self.budget] if self.budget else [])]
+        NaN stop, time budget and signal stop first, then the model's (they may add to the
+        epoch logs), then the record, TensorBoard and last the checkpoint of the finished
+        epoch."""
+        first = [self.stop_on_nan, *([self.budget] if self.budget else []), *([stop] if stop else [])]
         last = [SyncStop()] if self.workers > 1 else []  # a stop on one worker stops all
         return [*first, *own, EpochRecord(self), EpochScalars(self.logger),
                 CheckpointEveryEpoch(self.checkpointer), *last]
 
-    def fit(self, model: keras.Model, data: Any, steps_per_epoch: int,
+    def fit(self, model: keras.Model, data: tf.data.Dataset, steps_per_epoch: int,
             callbacks: list[keras.callbacks.Callback] = (), **fit_args: Any) -> None:
-        """`model.fit` from the checkpointed epoch with the standard callbacks.
+        """`model.fit` from where the checkpoint left off, with the standard callbacks.
 
-        A NaN/inf loss or running out of memory raises `RunFailed` (exit 1); the last good
-        checkpoint stays.
+        A run a signal stopped mid-epoch first trains the rest of that epoch, on the data
+        after the batches it had done. A NaN/inf loss raises `RunFailed` (exit 1) and a
+        signal `Stopped` (exit 143 / 130) after checkpointing the step.
         """
         self.metrics["steps_per_epoch"] = steps_per_epoch
-        verbose = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
+        fit_args["verbose"] = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
+        stop = StopOnSignal() if self.workers == 1 else None  # several workers: SyncStop's business
         if self.workers > 1:
             model.train_step, model.test_step = map(reducible_logs, (model.train_step, model.test_step))
             data = shard_by_data(data)
             if fit_args.get("validation_data") is not None:
                 fit_args["validation_data"] = shard_by_data(fit_args["validation_data"])
-        try:
-            model.fit(data, epochs=self.epochs, initial_epoch=self.checkpointer.epoch,
-                      steps_per_epoch=steps_per_epoch, callbacks=self.callbacks(list(callbacks)),
-                      verbose=verbose, shuffle=False, **fit_args)
-        except (tf.errors.ResourceExhaustedError, MemoryError) as error:
-            raise RunFailed(f"out of memory ({type(error).__name__}); last good checkpoint: "
-                            f"{self.checkpointer.latest or 'none'}") from None
+        every = self.callbacks(list(callbacks), stop)
+        done = offset = self.checkpointer.batches
+        with stop or contextlib.nullcontext():
+            try:
+                if done:  # the rest of the epoch a signal cut short
+                    epoch = self.checkpointer.epoch
+                    model.fit(data.skip(done), epochs=epoch + 1, initial_epoch=epoch, callbacks=every,
+                              steps_per_epoch=steps_per_epoch - done, shuffle=False, **fit_args)
+                    offset = 0
+                if not (done and model.stop_training):
+                    model.fit(data, epochs=self.epochs, initial_epoch=self.checkpointer.epoch,
+                              steps_per_epoch=steps_per_epoch, callbacks=every, shuffle=False, **fit_args)
+            except SignalStop as signal_stop:
+                self.stopped(signal_stop.signal_number, signal_stop.epoch, signal_stop.batches + offset)
+            if stop and stop.received:  # during the last epoch's evaluation: its checkpoint stands
+                self.stopped(stop.received)
         if self.stop_on_nan.bad_batch is not None:
             raise RunFailed(self.stop_on_nan.message(self.checkpointer))
         self.metrics["time_budget_reached"] = bool(self.budget and self.budget.reached)
         self.record_progress()
+
+    def stopped(self, signal_number: int, epoch: int | None = None, batches: int = 0) -> None:
+        """Checkpoint the step a signal stopped at (unless it ended an epoch, which is saved),
+        mark metrics.json, and raise `Stopped`."""
+        if epoch is not None:
+            self.checkpointer.save(epoch, batches)
+        self.metrics["stopped_by"] = signal.Signals(signal_number).name
+        self.record_progress()
+        if sys.stdout.isatty():
+            print(flush=True)  # end the progress bar's line
+        raise Stopped(f"{self.metrics['stopped_by']} after step {self.metrics['steps']}; checkpoint "
+                      f"{self.checkpointer.latest or 'none'}; continue with --resume", signal_number)
 
     def finish(self, **final: Any) -> dict[str, Any]:
         """Mark the run finished with the family's final numbers; returns metrics.json.

@@ -46,7 +46,7 @@ from common.config import parse_settings, settings_dict
 from common.data import Splits, load_splits
 from common.errors import UserError, run_cli
 from common.files import atomic_write, write_json
-from common.runs import CONFIG_FILE, library_versions, load_run_config
+from common.runs import CONFIG_FILE, RunLock, library_versions, load_run_config
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
 from experiments.models import Model, comparable_run, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> None:
     """Run a comparison: see the module's docstring."""
     started = time.perf_counter()
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.compare")
+    with RunLock(settings.out):  # one comparison at a time in a folder
+        compare(settings, started)
+
+
+def compare(settings: Settings, started: float) -> None:
+    """Train or read the runs, score them and write the report into --out."""
     out = Path(settings.out)
     check_out(settings)  # refusals come first
     runs = given_runs(settings) if settings.runs else None

@@ -35,7 +35,7 @@ from common.latent import slerp
 from common.metrics import per_class_accuracy
 from common.plots import image_grid
 from common.precision import load_model
-from common.runs import load_run_config
+from common.runs import load_run_config, lock_if_writing_into
 from common.tensorboard import TensorBoardLogger
 from gan.clusters import load_frequencies, proportional_labels
 from gan.model import noise_size, to_unit_range
@@ -197,6 +197,14 @@ class Settings:
 
 def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
+    # --score logs to the run's TensorBoard: the run folder is written then
+    with lock_if_writing_into(settings.run, settings.out, always=settings.score):
+        return write_samples(settings)
+
+
+def write_samples(settings: Settings) -> Path:
+    """Draw the samples (or walks) `settings` ask for, write them to --out, and score them
+    with --score."""
     generator = load_generator(settings.run, settings.precision, settings.raw, settings.best)
     labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
     frequencies = load_frequencies(settings.run)

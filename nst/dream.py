@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common.config import RunSettings, parse_settings, setting, settings_dict
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
-from common.runs import create_run, set_seed, write_metrics
+from common.runs import locked_run, set_seed, write_metrics
 from nst.layers import CONV_LAYERS, layer_index, parse_layer_weights, poolings_before, vgg19_weights
 from nst.run import check_writable, default_content
 
@@ -147,13 +148,22 @@ def main(argv: list[str] | None = None) -> None:
 
     import keras
 
-    from common.tensorboard import TensorBoardLogger
-    from nst.model import feature_extractor, load_vgg19, preprocess
+    from nst.model import feature_extractor, load_vgg19
 
     set_seed(settings.seed, settings.deterministic)
     keras.mixed_precision.set_global_policy(settings.precision)
     extractor = feature_extractor(load_vgg19(weights), list(layer_weights))
-    run_dir = create_run("dream", settings)
+    with locked_run("dream", settings) as run_dir:
+        dream_into(settings, run_dir, extractor, picture, shapes, layer_weights)
+
+
+def dream_into(settings: Settings, run_dir: Path, extractor: Any, picture: np.ndarray,
+               shapes: list[tuple[int, int]], layer_weights: dict[str, float]) -> None:
+    """Dream on `picture` octave by octave, writing the outputs, TensorBoard images and
+    metrics into the run folder."""
+    from common.tensorboard import TensorBoardLogger
+    from nst.model import preprocess
+
     logger = TensorBoardLogger(run_dir)
     logger.config(settings_dict(settings))
     logger.image("input", picture, 0)

@@ -24,7 +24,7 @@ import numpy as np
 from common.config import PRECISIONS, RunSettings, parse_settings, setting, settings_dict
 from common.errors import RunFailed, UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
-from common.runs import create_run, set_seed, write_metrics
+from common.runs import locked_run, set_seed, write_metrics
 from nst import color, regions
 from nst.layers import (
     CONV_LAYERS,
@@ -356,9 +356,9 @@ def main(argv: list[str] | None = None) -> None:
     keras.mixed_precision.set_global_policy(settings.precision)
     vgg = load_vgg19(weights)
     extractor = feature_extractor(vgg, used_layers, settings.pooling)
-    run_dir = create_run("nst", settings)
-    run(settings, run_dir, extractor, content, styles, style_layers, (height, width),
-        original_content, init_picture, masks)
+    with locked_run("nst", settings) as run_dir:
+        run(settings, run_dir, extractor, content, styles, style_layers, (height, width),
+            original_content, init_picture, masks)
 
 
 def run(settings: Settings, run_dir: Path, extractor, content: np.ndarray | None,

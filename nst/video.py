@@ -29,7 +29,7 @@ import numpy as np
 from common.config import parse_settings, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, save_image
-from common.runs import create_run, set_seed, write_metrics
+from common.runs import locked_run, set_seed, write_metrics
 from nst import color
 from nst.run import Settings, load_inputs, scaled_shape
 
@@ -262,7 +262,14 @@ def main(argv: list[str] | None = None) -> None:
                                                                    * settings.size)))
               for style in styles]
     set_seed(settings.seed, settings.deterministic)
-    run_dir = create_run("nst_video", settings)
+    with locked_run("nst_video", settings) as run_dir:
+        stylize_video(settings, run_dir, frames, styles, fps)
+
+
+def stylize_video(settings: VideoSettings, run_dir: Path, frames: list[np.ndarray],
+                  styles: list[np.ndarray], fps: float | None) -> None:
+    """Stylise the frames, write the video (or frame folder) and the run's metrics."""
+    height, width = frames[0].shape[:2]
     started = time.perf_counter()
     if settings.method == "fast":
         outputs, reports = stylize_frames_fast(settings, frames), []

@@ -134,7 +134,7 @@ def test_kill_nine_then_resume_matches_an_uninterrupted_run(tmp_path):
     index = tmp_path / "killed" / "checkpoints" / "checkpoint"
     deadline = time.time() + 120
     while time.time() < deadline and killed.poll() is None:
-        if index.exists() and "ckpt-2" in index.read_text():
+        if index.exists() and "ckpt-20" in index.read_text():  # numbered by step: 10 a epoch
             break
         time.sleep(0.05)
     assert killed.poll() is None, killed.communicate()
@@ -162,11 +162,11 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(cli, tmp_path):
     run_dir = tmp_path / "run"
     first = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "3")
     assert first.returncode == 0, first.stderr[-2000:]
-    _truncate(run_dir / "checkpoints" / "ckpt-3.data-00000-of-00001")  # a partly copied file
+    _truncate(run_dir / "checkpoints" / "ckpt-30.data-00000-of-00001")  # a partly copied file (step 30)
     resumed = cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "4", "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     warnings = [line for line in resumed.stdout.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "ckpt-3" in warnings[0] and "resumed from ckpt-2" in warnings[0]
+    assert len(warnings) == 1 and "ckpt-30" in warnings[0] and "resumed from ckpt-20" in warnings[0]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 4 and metrics["steps"] == 4 * 10  # epochs 3 and 4 trained again
     assert metrics["history"]["epoch"] == [1, 2, 3, 4]

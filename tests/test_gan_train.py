@@ -119,10 +119,10 @@ def test_nan_stops_and_keeps_the_last_good_state(run, tmp_path, monkeypatch, dat
                         lambda real, fake, *args: tf.reduce_mean(real + fake) * float("nan"))
     settings = Settings(run_dir=str(copy), data_dir=data_dir, k=2, epochs=3, steps_per_epoch=3,
                         batch_size=16, log_every=1, quiet=True, resume=True, eval=False)
-    with pytest.raises(UserError, match="non-finite in epoch 3.*ckpt-2") as error:
+    with pytest.raises(UserError, match="non-finite in epoch 3.*ckpt-6") as error:
         train(settings)
     assert error.value.exit_code == 1  # a failed run, not bad input
-    assert tf.train.latest_checkpoint(copy / "checkpoints").endswith("ckpt-2")
+    assert tf.train.latest_checkpoint(copy / "checkpoints").endswith("ckpt-6")  # numbered by G steps
     assert (copy / "generator.keras").read_bytes() == generator_bytes
     assert json.loads((copy / "metrics.json").read_text())["epochs"] == 2
 

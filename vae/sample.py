@@ -32,7 +32,7 @@ from common.images import save_image, to_uint8
 from common.latent import slerp
 from common.plots import image_grid, plt
 from common.precision import load_model, use_precision
-from common.runs import load_run_config
+from common.runs import load_run_config, lock_if_writing_into
 from vae.model import VAE, build_vae, encode_means
 from vae.prior import check_components, fit_latent_mixture, sample_latent_mixture
 
@@ -298,6 +298,12 @@ def write_traversals(settings: SampleSettings, model: VAE, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(SampleSettings, argv, __doc__.splitlines()[0],
                               prog="python -m vae.sample")
+    with lock_if_writing_into(settings.run, settings.out):
+        write_samples(settings)
+
+
+def write_samples(settings: SampleSettings) -> None:
+    """Write the samples, traversals or interpolations `settings` ask for to --out."""
     model = load_vae(settings.run, settings.precision)
     labels = requested_labels(settings.label, settings.n, model.n_classes, settings.run)
     out = Path(settings.out)
