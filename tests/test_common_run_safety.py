@@ -211,3 +211,19 @@ def test_running_out_of_memory_still_says_out_of_memory(tmp_path, monkeypatch, c
     lines = _error_lines(err)
     assert code == 1 and len(lines) == 1 and "out of memory (ResourceExhaustedError)" in lines[0], err
     assert lines[0].endswith("ckpt-10") and "no space" not in lines[0]
+
+
+@pytest.mark.slow
+def test_style_transfer_and_the_comparison_take_the_lock_of_their_folder(tmp_path, vgg19_weights):
+    from experiments.compare import main as compare_main
+    from nst.run import main as nst_main
+
+    for program, args in ((nst_main, ["--size", "32", "--iterations", "1", "--vgg-weights", vgg19_weights,
+                                      "--run-dir", str(tmp_path / "nst")]),
+                          (compare_main, ["--quick", "--out", str(tmp_path / "compare")])):
+        folder = Path(args[-1])
+        with RunLock(folder):
+            before = _snapshot(folder)
+            with pytest.raises(UserError, match=rf"{folder} is in use .*pid {os.getpid()}\)"):
+                program(args)
+            assert _snapshot(folder) == before

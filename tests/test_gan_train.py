@@ -254,6 +254,17 @@ def test_best_generator_reproduces_the_lowest_fid(tmp_path, data_dir, tiny_class
     assert np.load(tmp_path / "best.npz")["images"].shape == (4, 28, 28)
 
 
+def test_sampling_into_the_run_or_scoring_waits_for_its_lock(run, tmp_path):
+    from common.runs import RunLock
+
+    with RunLock(run):  # as if gan.train were still writing it
+        for extra in (["--out", str(run / "more.png")], ["--score", "--out", str(tmp_path / "s.png")]):
+            with pytest.raises(UserError, match=f"{run} is in use"):
+                sample_main(["--run", str(run), "--n", "4", *extra])
+        sample_main(["--run", str(run), "--n", "4", "--out", str(tmp_path / "elsewhere.png")])  # reading is free
+    assert not (run / "more.png").exists() and (tmp_path / "elsewhere.png").is_file()
+
+
 def test_best_generator_of_an_unscored_run_is_a_user_error(run):
     with pytest.raises(UserError, match="no generator_best.keras yet .no epoch scored; train with --eval"):
         load_generator(run, best=True)
