@@ -291,6 +291,24 @@ def binarize_static(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images) > 0.5).astype(np.float32)
 
 
+TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every run, epoch and family
+
+
+def binary_test_images(images: np.ndarray, binarize: str) -> np.ndarray:
+    """A held-out set as models are scored on it: binarized once, with a fixed seed.
+
+    Dynamic binarization draws one Bernoulli sample of each image (the protocol of Burda
+    et al.), so every epoch, run and family (the VAE's bound, PixelCNN's exact NLL) is
+    scored on the same binary images.
+    """
+    if binarize == "dynamic":
+        noise = np.random.default_rng(TEST_BINARIZATION_SEED).uniform(size=images.shape)
+        return (noise < images).astype(np.float32)
+    if binarize == "static":
+        return binarize_static(images)
+    return images
+
+
 def binarize_dynamic(images: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
     """A fresh Bernoulli sample with the grey levels as probabilities.
 

@@ -96,7 +96,8 @@ class EpochRecord(keras.callbacks.Callback):
     """metrics.json's `history` (one entry per epoch) and counters, written every epoch.
 
     Keras' epoch logs are the means of the model's metric trackers: `val_x` goes to
-    `test_x`, `sample_x` (added by `SampleQuality`) stays, anything else becomes `train_x`.
+    `test_x`, `sample_x` (added by `SampleQuality`) and `validation_x` (a held-out split
+    other than the test set) stay, anything else becomes `train_x`.
     Written before the epoch's checkpoint, so after a kill it holds at least the
     checkpointed epochs; `TrainingRun.start` cuts it back to them on resume.
     """
@@ -116,7 +117,7 @@ class EpochRecord(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             if key.startswith("val_"):
                 key = "test_" + key[4:]
-            elif not key.startswith("sample_"):
+            elif not key.startswith(("sample_", "validation_")):
                 key = "train_" + key
             row[key] = float(value)
         history = self.run.metrics["history"]

@@ -27,7 +27,15 @@ from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
-from common.data import BINARIZATIONS, DATASETS, ImageDataSettings, Splits, binarize_static, load_splits, make_dataset
+from common.data import (
+    BINARIZATIONS,
+    DATASETS,
+    ImageDataSettings,
+    Splits,
+    binary_test_images,
+    load_splits,
+    make_dataset,
+)
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.images import save_image
@@ -53,8 +61,6 @@ from vae.sample import (
     reconstruction_grid,
     sample_images,
 )
-
-TEST_BINARIZATION_SEED = 2015  # one fixed binary test set, the same for every run and epoch
 
 
 @dataclass
@@ -120,20 +126,6 @@ def binarization(settings: Settings) -> str:
         return settings.binarize
     digits = settings.likelihood == "bernoulli" and settings.dataset in DATASETS
     return "dynamic" if digits else "none"
-
-
-def binary_test_images(images: np.ndarray, binarize: str) -> np.ndarray:
-    """The test set as the model is scored on it: binarized once, with a fixed seed.
-
-    Dynamic binarization draws one Bernoulli sample of each test image (the protocol of
-    Burda et al.), so every epoch and every run is scored on the same binary images.
-    """
-    if binarize == "dynamic":
-        noise = np.random.default_rng(TEST_BINARIZATION_SEED).uniform(size=images.shape)
-        return (noise < images).astype(np.float32)
-    if binarize == "static":
-        return binarize_static(images)
-    return images
 
 
 class TestSetEvaluation(keras.callbacks.Callback):

@@ -1,0 +1,243 @@
+"""Train a PixelCNN and report its exact test log-likelihood.
+
+    python -m pixelcnn.train --config recipes/pixelcnn/mnist.json   # the documented MNIST result
+    python -m pixelcnn.train --epochs 2 --max-minutes 10             # binarized MNIST, gated stack
+    python -m pixelcnn.train --dataset shapes --image-size 32         # 8-bit colour, 256-way softmax
+    python -m pixelcnn.train --conditional                             # p(x | class)
+
+Every epoch: the exact NLL of the test set (`test_nll`, nats per image; `test_bits_per_dim`)
+and of the validation split (`validation_nll`), whose lowest value picks the weights kept
+as model_best.keras; a grid of samples in TensorBoard. At the end the kept weights are
+scored on the test set (metrics.json `test_nll`, `test_bits_per_dim`, `best_epoch`).
+Binarized digits use the VAE's fixed binarization of the test set, so the two families'
+numbers share a column. Results go to runs/pixelcnn/<name>/ (docs/runs.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.checkpoints import save_model
+from common.classifier import classifier_for_training
+from common.conditioning import class_count, cycled_labels
+from common.config import parse_settings, setting
+from common.data import (
+    BINARIZATIONS,
+    DATASETS,
+    ImageDataSettings,
+    Splits,
+    binary_test_images,
+    load_splits,
+    make_dataset,
+)
+from common.errors import UserError, run_cli
+from common.evaluation import SampleQuality
+from common.images import save_image
+from common.plots import image_grid, plt, save_figure
+from common.runs import load_run_config
+from common.tensorboard import TensorBoardLogger
+from common.training import TrainingRun, TrainingSettings
+from pixelcnn.losses import LIKELIHOODS
+from pixelcnn.model import ARCHITECTURES, PixelCNN, build_pixelcnn
+from pixelcnn.sample import BEST_FILE, MODEL_FILE, sample_images, sampler_of
+
+
+@dataclass
+class Settings(TrainingSettings, ImageDataSettings):
+    likelihood: str | None = setting(None, "p(x_i | x_<i): bernoulli (binarized data) or categorical "
+                                           "(a 256-way softmax over 8-bit levels); unset: bernoulli "
+                                           "on 28×28 digits, else categorical", choices=LIKELIHOODS)
+    binarize: str | None = setting(None, "dynamic: a fresh Bernoulli sample every epoch; static: "
+                                         "threshold 0.5; none: 8-bit levels; unset: dynamic for "
+                                         "bernoulli, else none", choices=BINARIZATIONS)
+    arch: str = setting("gated", "gated (vertical + horizontal stacks, no blind spot) or plain "
+                                 "(masked convolutions, van den Oord et al. 2016a)", choices=ARCHITECTURES)
+    features: int = setting(32, "feature maps per layer", positive=True)
+    layers: int = setting(6, "gated (or plain residual) layers", positive=True)
+    kernel_size: int = setting(5, "kernel width k, odd (gated: k//2+1 × k vertical, 1 × k//2+1 "
+                                  "horizontal)", min=3)
+    epochs: int = setting(10, "training epochs", positive=True)
+    steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass", positive=True)
+    batch_size: int = setting(64, "examples per batch", positive=True)
+    lr: float = setting(1e-3, "Adam learning rate", positive=True)
+    conditional: bool = setting(False, "class-conditional: a bias from the one-hot class in every "
+                                       "layer; the NLL is then −log p(x|y)")
+    eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
+                               "cached classifier, when there is one")
+    eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
+    eval_samples: int = setting(1000, "samples per sample-quality score", min=2)
+
+    def __post_init__(self) -> None:
+        digits = self.dataset in DATASETS and self.image_size in (None, 28) and self.channels in (None, 1)
+        if self.likelihood is None:
+            self.likelihood = "bernoulli" if digits else "categorical"
+        if self.binarize is None:
+            self.binarize = "dynamic" if self.likelihood == "bernoulli" else "none"
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_images("conv")
+        if self.kernel_size % 2 == 0:
+            raise UserError(f"--kernel-size: must be odd, got {self.kernel_size}")
+        if (self.likelihood == "bernoulli") != (self.binarize != "none"):
+            raise UserError(f"--likelihood {self.likelihood} with --binarize {self.binarize}: a Bernoulli "
+                            "needs binary data, the categorical 8-bit levels")
+
+
+class HeldOutNLL(keras.callbacks.Callback):
+    """Per epoch: the exact NLL of the validation split (logs `validation_nll`,
+    `validation_bits_per_dim`), the weights kept as model_best.keras whenever it is the
+    lowest so far, and 64 samples in TensorBoard."""
+
+    def __init__(self, validation: tf.data.Dataset, best_file: Path, best_nll: float,
+                 logger: TensorBoardLogger, draw):
+        super().__init__()
+        self.validation, self.best_file, self.best_nll = validation, best_file, best_nll
+        self.logger, self.draw = logger, draw
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if getattr(self.model, "diverged", False):
+            return
+        result = self.model.evaluate(self.validation, return_dict=True, verbose=0)
+        logs = logs if logs is not None else {}
+        logs["validation_nll"], logs["validation_bits_per_dim"] = result["nll"], result["bits_per_dim"]
+        if result["nll"] < self.best_nll:
+            self.best_nll = result["nll"]
+            save_model(self.model, self.best_file)
+        self.logger.images("samples", self.draw(64), epoch + 1, columns=8)
+
+
+def load_data(settings: Settings) -> tuple[Splits, dict[str, tf.data.Dataset], int]:
+    """(splits, {"train", "validation", "test"} datasets, steps per epoch); bad data settings
+    raise `UserError` before anything is written."""
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                         channels=settings.channels)
+    if settings.batch_size > len(splits.x_train):
+        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
+                        f"({len(splits.x_train)} images)")
+    if settings.conditional:
+        class_count(splits.y_train)  # unlabelled data: a UserError now
+    labelled = settings.conditional
+    capped = settings.steps_per_epoch is not None
+    data = {"train": make_dataset(splits.x_train, splits.y_train if labelled else None,
+                                  batch_size=settings.batch_size, shuffle=True, binarize=settings.binarize,
+                                  seed=settings.seed, repeat=capped)}
+    for name, images, labels in (("validation", splits.x_validation, splits.y_validation),
+                                 ("test", splits.x_test, splits.y_test)):
+        held_out = binary_test_images(images, settings.binarize)  # the same binary images every epoch
+        data[name] = make_dataset(held_out, labels if labelled else None, batch_size=min(500, len(held_out)))
+    steps = settings.steps_per_epoch or math.ceil(len(splits.x_train) / settings.batch_size)
+    return splits, data, steps
+
+
+def best_so_far(history: dict[str, list]) -> tuple[float, int]:
+    """(lowest validation NLL, its epoch) of a resumed run's history; (inf, 0) for a new run."""
+    values = [(v, e) for v, e in zip(history.get("validation_nll", []), history.get("epoch", [])) if v is not None]
+    return min(values, default=(math.inf, 0))
+
+
+def write_curves(history: dict[str, list], path: Path) -> None:
+    """NLL per epoch (train, validation, test) as a PNG."""
+    epochs = history.get("epoch", [])
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for key, label in (("train_nll", "train"), ("validation_nll", "validation"), ("test_nll", "test")):
+        points = [(e, v) for e, v in zip(epochs, history.get(key, [])) if v is not None]
+        if points:
+            axes.plot(*zip(*points), marker="o", label=label)
+    axes.set(title="PixelCNN: exact −log p(x) per epoch", xlabel="epoch", ylabel="nats per image")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    save_figure(figure, path)
+
+
+def final_metrics(model: PixelCNN, run: TrainingRun, test: tf.data.Dataset, best_nll: float) -> dict[str, Any]:
+    """The test NLL of the kept weights (lowest validation NLL; the last ones if none was kept)."""
+    best_file = run.run_dir / BEST_FILE
+    if best_file.is_file():
+        model.load_weights(best_file)
+    result = model.evaluate(test, return_dict=True, verbose=0)
+    _, best_epoch = best_so_far(run.metrics["history"])
+    return {"test_nll": float(result["nll"]), "test_bits_per_dim": float(result["bits_per_dim"]),
+            "best_epoch": best_epoch, "validation_nll": None if math.isinf(best_nll) else float(best_nll),
+            "likelihood": model.likelihood}
+
+
+def sample_quality(settings: Settings, draw, labels, logger: TensorBoardLogger) -> SampleQuality | None:
+    """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
+    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
+                                         settings.image_size, settings.channels)
+    if classifier is None:
+        return None
+    return SampleQuality(draw, classifier, logger, every=settings.eval_every, n=settings.eval_samples,
+                         labels=labels)
+
+
+def train(settings: Settings) -> Path:
+    """Train (or resume) a PixelCNN as `settings` say; returns the run folder."""
+    with TrainingRun("pixelcnn", settings, settings.epochs) as run:
+        if settings.resume:
+            check_resume(settings, run.run_dir)
+        splits, data, steps_per_epoch = load_data(settings)
+        n_classes = class_count(splits.y_train) if settings.conditional else 0
+        with run.strategy.scope():
+            model = build_pixelcnn(splits.image_shape, settings.likelihood, settings.arch, settings.features,
+                                   settings.layers, settings.kernel_size, n_classes)
+            optimizer = run.optimizer(keras.optimizers.Adam(settings.lr))
+            model.compile(optimizer=optimizer)
+            optimizer.build(model.trainable_variables)
+        run.start({"model": model, "optimizer": optimizer}, steps=optimizer.iterations,
+                  parameters=model.count_params(), sampler_parameters=model.count_params(),
+                  hparams=["test_nll", "test_bits_per_dim"])
+        labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
+        draw = drawing(model, settings.seed, labels)
+        best_nll, _ = best_so_far(run.metrics["history"])
+        quality = sample_quality(settings, draw, labels, run.logger)
+        run.fit(model, data["train"], steps_per_epoch, validation_data=data["test"],
+                callbacks=[HeldOutNLL(data["validation"], run.run_dir / BEST_FILE, best_nll, run.logger, draw),
+                           *([quality] if quality else [])])
+        save_model(model, run.run_dir / MODEL_FILE)
+        final = final_metrics(model, run, data["test"], best_so_far(run.metrics["history"])[0])
+        save_image(run.run_dir / "samples.png", image_grid(draw(64), 8))
+        write_curves(run.metrics["history"], run.run_dir / "curves.png")
+        if quality is not None:
+            final["sample_quality"] = {**quality.evaluate(run.metrics["epochs"]), "samples": quality.n}
+        metrics = run.finish(**final)
+    if not settings.quiet:
+        print(f"{run.run_dir}: test NLL {metrics['test_nll']:.2f} nats ({metrics['test_bits_per_dim']:.4f} "
+              f"bits/dim) with the weights of epoch {metrics['best_epoch']} (lowest validation NLL); "
+              f"{metrics['train_seconds'] / 60:.1f} min of training", flush=True)
+    return run.run_dir
+
+
+def drawing(model: PixelCNN, seed: int, labels) -> Any:
+    """n → n samples of `model` from `seed` (the classes `labels(n)` for a conditional one)."""
+    sampler = sampler_of(model)
+
+    def draw(n: int) -> np.ndarray:
+        return sample_images(sampler, model.image_shape, n, seed, labels(n) if labels else None)
+
+    return draw
+
+
+def check_resume(settings: Settings, run_dir: Path) -> None:
+    """A resumed run keeps its likelihood and data: another one is refused with one line."""
+    old = load_run_config(run_dir, "pixelcnn")["settings"]
+    for name in ("likelihood", "binarize", "dataset", "arch"):
+        if old.get(name) != getattr(settings, name):
+            raise UserError(f"--resume: {run_dir} was trained with --{name} {old.get(name)}, not "
+                            f"{getattr(settings, name)}; start a new run for another")
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m pixelcnn.train"))
+
+
+if __name__ == "__main__":
+    run_cli(main)
