@@ -88,7 +88,7 @@ def separate(args: argparse.Namespace) -> None:
         with tf.GradientTape() as tape:
             real_out = discriminator(real, training=True)
             fake_out = discriminator(generator(z, training=False), training=True)
-            loss = discriminator_loss(real_out, fake_out)
+            loss, _ = discriminator_loss(real_out, fake_out)
         optimizer.apply_gradients(zip(tape.gradient(loss, discriminator.trainable_variables),
                                       discriminator.trainable_variables))
         return tf.reduce_mean(tf.cast(real_out > 0, tf.float32)), tf.reduce_mean(tf.cast(fake_out < 0, tf.float32))

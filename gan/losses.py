@@ -1,4 +1,7 @@
-"""GAN losses as pure functions of discriminator logits (or critic values), and their registry.
+"""GAN losses as pure functions of discriminator logits (or critic values), chosen by name.
+
+Each returns (loss, logs): the scalar to descend and what to log beside it (compare_gan's
+`loss_lib` style); `OBJECTIVES` pairs a D loss with a G loss under the name `--loss` takes.
 
 The discriminator ends in a linear unit: its output `l` is a logit with D = sigmoid(l),
 so every log D and log(1 − D) is computed stably as a softplus:
@@ -27,48 +30,55 @@ import tensorflow as tf
 Logs = dict[str, tf.Tensor]
 
 
+def critic_logs(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> Logs:
+    """The mean critic values on real and fake inputs, the logs of every score-based D."""
+    return {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)}
+
+
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor,
-                       label_smoothing: float = 0.0) -> tf.Tensor:
+                       label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
     """−E[log D(x)] − E[log(1 − D(G(z)))]: the discriminator's side of the value function.
 
     Goodfellow et al. 2014, eq. 1 (D ascends V(D, G); we descend −V). With one-sided
     label smoothing s (Salimans et al. 2016) the real target is 1 − s, so the first term
-    becomes −E[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0.
+    becomes −E[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0. Logs the mean
+    D(x) and D(G(z)) (probabilities).
     """
     real_target = 1.0 - label_smoothing
     real = real_target * tf.nn.softplus(-real_logits) + label_smoothing * tf.nn.softplus(real_logits)
     fake = tf.nn.softplus(fake_logits)
-    return tf.reduce_mean(real) + tf.reduce_mean(fake)
+    return (tf.reduce_mean(real) + tf.reduce_mean(fake),
+            {"d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
 
 
-def minimax_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+def minimax_generator_loss(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """E[log(1 − D(G(z)))], the generator's term of eq. 1 (Goodfellow et al. 2014).
 
     It saturates: when D rejects the samples (l → −∞) its gradient −sigmoid(l) → 0.
     """
-    return -tf.reduce_mean(tf.nn.softplus(fake_logits))
+    return -tf.reduce_mean(tf.nn.softplus(fake_logits)), {}
 
 
-def nonsaturating_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+def nonsaturating_generator_loss(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """−E[log D(G(z))]: the paper's practical alternative (Goodfellow et al. 2014, §3).
 
     Same fixed point as the minimax loss, but the gradient −(1 − sigmoid(l)) → −1 where the
     minimax one vanishes, so G learns early in training when D easily rejects its samples.
     """
-    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits)), {}
 
 
-def wasserstein_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+def wasserstein_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """E[C(G(z))] − E[C(x)]: the critic's estimate of −W(P_r, P_g) (Gulrajani et al. 2017).
 
     The gradient penalty (times λ) is added by the caller; see `gradient_penalty`.
     """
-    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores), critic_logs(real_scores, fake_scores)
 
 
-def wasserstein_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+def wasserstein_generator_loss(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """−E[C(G(z))] (Gulrajani et al. 2017, Algorithm 1, line 11)."""
-    return -tf.reduce_mean(fake_scores)
+    return -tf.reduce_mean(fake_scores), {}
 
 
 def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor,
@@ -90,30 +100,32 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
-def hinge_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+def hinge_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; Miyato et al. 2018, eq. 16).
 
     D's outputs are unbounded scores; once a real score exceeds 1 (a fake one falls below
     −1) that sample stops contributing, so D is not pushed to ever larger margins.
     """
-    return tf.reduce_mean(tf.nn.relu(1.0 - real_scores)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_scores))
+    loss = tf.reduce_mean(tf.nn.relu(1.0 - real_scores)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_scores))
+    return loss, critic_logs(real_scores, fake_scores)
 
 
-def hinge_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+def hinge_generator_loss(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """−E[D(G(z))] (Miyato et al. 2018, eq. 17): the generator's side of the hinge loss."""
-    return -tf.reduce_mean(fake_scores)
+    return -tf.reduce_mean(fake_scores), {}
 
 
-def least_squares_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+def least_squares_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """½ E[(D(x) − 1)²] + ½ E[D(G(z))²]: LSGAN's D loss with targets b = 1 (real), a = 0 (fake)
     (Mao et al. 2017, eq. 2). The quadratic keeps pulling fakes that lie far on the real
     side of the boundary, where the sigmoid loss saturates."""
-    return 0.5 * tf.reduce_mean(tf.square(real_scores - 1.0)) + 0.5 * tf.reduce_mean(tf.square(fake_scores))
+    loss = 0.5 * tf.reduce_mean(tf.square(real_scores - 1.0)) + 0.5 * tf.reduce_mean(tf.square(fake_scores))
+    return loss, critic_logs(real_scores, fake_scores)
 
 
-def least_squares_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+def least_squares_generator_loss(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
     """½ E[(D(G(z)) − 1)²]: G wants D to output c = 1 for its samples (Mao et al. 2017, eq. 2)."""
-    return 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))
+    return 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0)), {}
 
 
 def r1_penalty(discriminator: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
@@ -129,68 +141,16 @@ def r1_penalty(discriminator: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor)
     return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
 
 
-# --- the registry: each objective is a pair of functions returning (loss, logs) -----------
-
-def logistic_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor,
-                           label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
-    """`discriminator_loss`, with the mean D(x) and D(G(z)) (probabilities) as logs."""
-    return (discriminator_loss(real_logits, fake_logits, label_smoothing),
-            {"d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
-
-
-def critic_logs(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> Logs:
-    """The mean critic values on real and fake inputs, the logs of every score-based D."""
-    return {"critic_real": tf.reduce_mean(real_scores), "critic_fake": tf.reduce_mean(fake_scores)}
-
-
-def wasserstein_critic(real_scores: tf.Tensor, fake_scores: tf.Tensor,
-                       label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
-    """`wasserstein_critic_loss`, with the mean critic values as logs (no label smoothing)."""
-    return (wasserstein_critic_loss(real_scores, fake_scores),
-            critic_logs(real_scores, fake_scores))
-
-
-def minimax_generator(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
-    return minimax_generator_loss(fake_logits), {}
-
-
-def nonsaturating_generator(fake_logits: tf.Tensor) -> tuple[tf.Tensor, Logs]:
-    return nonsaturating_generator_loss(fake_logits), {}
-
-
-def wasserstein_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
-    return wasserstein_generator_loss(fake_scores), {}
-
-
-def hinge_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
-                        label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
-    """`hinge_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
-    return (hinge_discriminator_loss(real_scores, fake_scores),
-            critic_logs(real_scores, fake_scores))
-
-
-def hinge_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
-    return hinge_generator_loss(fake_scores), {}
-
-
-def least_squares_discriminator(real_scores: tf.Tensor, fake_scores: tf.Tensor,
-                                label_smoothing: float = 0.0) -> tuple[tf.Tensor, Logs]:
-    """`least_squares_discriminator_loss`, with the mean scores as logs (no label smoothing)."""
-    return (least_squares_discriminator_loss(real_scores, fake_scores),
-            critic_logs(real_scores, fake_scores))
-
-
-def least_squares_generator(fake_scores: tf.Tensor) -> tuple[tf.Tensor, Logs]:
-    return least_squares_generator_loss(fake_scores), {}
+# --- the registry: an objective is a D loss and a G loss, each returning (loss, logs) --------
 
 
 @dataclass(frozen=True)
 class Objective:
-    """One GAN objective: D's loss (real outputs, fake outputs, label smoothing) → (loss,
+    """One GAN objective: D's loss (real outputs, fake outputs[, label smoothing]) → (loss,
     logs) and G's loss (fake outputs) → (loss, logs); `gradient_penalty`: D's loss also
     gets λ·`gradient_penalty` (WGAN-GP); `logits`: D's outputs are logits of a
-    probability (else unbounded critic values, and label smoothing has no meaning)."""
+    probability and D's loss takes label smoothing (else unbounded critic values, for
+    which label smoothing has no meaning)."""
 
     discriminator: Callable[..., tuple[tf.Tensor, Logs]]
     generator: Callable[[tf.Tensor], tuple[tf.Tensor, Logs]]
@@ -199,12 +159,12 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "nonsaturating": Objective(logistic_discriminator, nonsaturating_generator),
-    "minimax": Objective(logistic_discriminator, minimax_generator),
-    "wgan-gp": Objective(wasserstein_critic, wasserstein_generator, gradient_penalty=True,
+    "nonsaturating": Objective(discriminator_loss, nonsaturating_generator_loss),
+    "minimax": Objective(discriminator_loss, minimax_generator_loss),
+    "wgan-gp": Objective(wasserstein_critic_loss, wasserstein_generator_loss, gradient_penalty=True,
                          logits=False),
-    "hinge": Objective(hinge_discriminator, hinge_generator, logits=False),
-    "lsgan": Objective(least_squares_discriminator, least_squares_generator, logits=False),
+    "hinge": Objective(hinge_discriminator_loss, hinge_generator_loss, logits=False),
+    "lsgan": Objective(least_squares_discriminator_loss, least_squares_generator_loss, logits=False),
 }
 LOSSES = tuple(OBJECTIVES)
 

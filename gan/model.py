@@ -387,7 +387,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             real_out = self._discriminate(real, labels)
             fake_out = self._discriminate(fake, fake_labels)
-            loss, logs = self.objective.discriminator(real_out, fake_out, self.label_smoothing)
+            smoothing = (self.label_smoothing,) if self.objective.logits else ()
+            loss, logs = self.objective.discriminator(real_out, fake_out, *smoothing)
             if self.objective.gradient_penalty:
                 epsilon = self.noise.uniform([batch, 1, 1, 1], dtype=real.dtype)
                 logs["gradient_penalty"] = losses.gradient_penalty(

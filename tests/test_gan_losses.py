@@ -19,8 +19,10 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def test_discriminator_loss_is_minus_the_value_function():
     d_real, d_fake = sigmoid(REAL_LOGITS), sigmoid(FAKE_LOGITS)
     expected = -np.mean(np.log(d_real)) - np.mean(np.log(1.0 - d_fake))
-    got = losses.discriminator_loss(tf.constant(REAL_LOGITS), tf.constant(FAKE_LOGITS))
+    got, logs = losses.discriminator_loss(tf.constant(REAL_LOGITS), tf.constant(FAKE_LOGITS))
     np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+    np.testing.assert_allclose([float(logs["d_real"]), float(logs["d_fake"])],
+                               [d_real.mean(), d_fake.mean()], rtol=1e-5)
 
 
 def test_one_sided_label_smoothing_changes_only_the_real_target():
@@ -28,26 +30,26 @@ def test_one_sided_label_smoothing_changes_only_the_real_target():
     d_real, d_fake = sigmoid(REAL_LOGITS), sigmoid(FAKE_LOGITS)
     expected = (-np.mean((1 - s) * np.log(d_real) + s * np.log(1 - d_real))
                 - np.mean(np.log(1.0 - d_fake)))
-    got = losses.discriminator_loss(tf.constant(REAL_LOGITS), tf.constant(FAKE_LOGITS), s)
+    got, _ = losses.discriminator_loss(tf.constant(REAL_LOGITS), tf.constant(FAKE_LOGITS), s)
     np.testing.assert_allclose(float(got), expected, rtol=1e-5)
 
 
 def test_generator_losses_match_hand_values():
     d_fake = sigmoid(FAKE_LOGITS)
-    np.testing.assert_allclose(float(losses.minimax_generator_loss(tf.constant(FAKE_LOGITS))),
+    np.testing.assert_allclose(float(losses.minimax_generator_loss(tf.constant(FAKE_LOGITS))[0]),
                                np.mean(np.log(1.0 - d_fake)), rtol=1e-5)
-    np.testing.assert_allclose(float(losses.nonsaturating_generator_loss(tf.constant(FAKE_LOGITS))),
+    np.testing.assert_allclose(float(losses.nonsaturating_generator_loss(tf.constant(FAKE_LOGITS))[0]),
                                -np.mean(np.log(d_fake)), rtol=1e-5)
 
 
 def test_losses_stay_finite_for_confident_discriminators():
     extreme = tf.constant([-200.0, 200.0])
-    for value in (losses.discriminator_loss(extreme, extreme), losses.minimax_generator_loss(extreme),
-                  losses.nonsaturating_generator_loss(extreme)):
+    for value, _ in (losses.discriminator_loss(extreme, extreme), losses.minimax_generator_loss(extreme),
+                     losses.nonsaturating_generator_loss(extreme)):
         assert np.isfinite(float(value))
     # log D(x) for D(x) = sigmoid(200) is 0; log(1 - D(G(z))) for D(G(z)) = sigmoid(-200) is 0.
     np.testing.assert_allclose(float(losses.discriminator_loss(tf.constant([200.0]),
-                                                               tf.constant([-200.0]))), 0.0, atol=1e-6)
+                                                               tf.constant([-200.0]))[0]), 0.0, atol=1e-6)
 
 
 def test_minimax_saturates_where_nonsaturating_does_not():
@@ -57,7 +59,7 @@ def test_minimax_saturates_where_nonsaturating_does_not():
     for name, loss in (("minimax", losses.minimax_generator_loss),
                        ("nonsaturating", losses.nonsaturating_generator_loss)):
         with tf.GradientTape() as tape:
-            value = loss(logit)
+            value, _ = loss(logit)
         gradients[name] = float(tape.gradient(value, logit)[0])
     d = sigmoid(np.array([-10.0]))[0]
     np.testing.assert_allclose(gradients["minimax"], -d, rtol=1e-4)          # −σ(l) ≈ −4.5e-5
@@ -67,8 +69,10 @@ def test_minimax_saturates_where_nonsaturating_does_not():
 
 def test_wasserstein_losses():
     real, fake = tf.constant([1.0, 3.0]), tf.constant([-1.0, 0.5])
-    assert float(losses.wasserstein_critic_loss(real, fake)) == pytest.approx(-0.25 - 2.0)
-    assert float(losses.wasserstein_generator_loss(fake)) == pytest.approx(0.25)
+    loss, logs = losses.wasserstein_critic_loss(real, fake)
+    assert float(loss) == pytest.approx(-0.25 - 2.0)
+    assert (float(logs["critic_real"]), float(logs["critic_fake"])) == pytest.approx((2.0, -0.25))
+    assert float(losses.wasserstein_generator_loss(fake)[0]) == pytest.approx(0.25)
 
 
 def linear_critic(weights: np.ndarray):
