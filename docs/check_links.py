@@ -1,9 +1,11 @@
-"""Check that every image and local link in README.md and docs/*.md resolves.
+"""Check that every image and local link in README.md, docs/*.md and the study logs
+experiments/results/**/README.md resolves.
 
     python docs/check_links.py            # exit 1 and one line per broken link
 
-Images (`![alt](path)`, `<img src="path">`) must exist on disk; Markdown links to local
-files must exist, and their `#anchor`, if any, must match a heading (GitHub's slug rules).
+The same rules hold in every file: images (`![alt](path)`, `<img src="path">`) must exist
+on disk; Markdown links to local files must exist, and their `#anchor`, if any, must match a
+heading (GitHub's slug rules).
 Links to files named in PENDING (written by someone else) are reported but not fatal.
 """
 
@@ -30,9 +32,15 @@ def anchors(path: Path) -> set[str]:
     return {slug(m.group(1)) for m in re.finditer(r"^#+\s+(.*)$", text, re.M)}
 
 
+def documents() -> list[Path]:
+    """README.md, docs/*.md, then every experiments/results/**/README.md (the study logs)."""
+    studies = sorted((ROOT / "experiments" / "results").glob("**/README.md"))
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *studies]
+
+
 def main() -> int:
     broken, pending = [], []
-    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for doc in documents():
         text = FENCE.sub("", doc.read_text(encoding="utf-8"))
         where = doc.relative_to(ROOT)
         for match in IMAGE.finditer(text):
