@@ -60,21 +60,6 @@ def dcgan_batch_norm(init: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=0.9, synchronized=True, gamma_initializer=gamma)
 
 
-@keras.saving.register_keras_serializable(package="gan")
-class MinibatchStd(keras.layers.Layer):
-    """Karras et al. 2018 ("Progressive Growing of GANs", §3): one extra feature map holding
-    the standard deviation of every feature over the minibatch, averaged into one number.
-
-    D judges each image alone otherwise, so nothing tells it that a batch of fakes all
-    share one colour; real and fake batches pass D separately, so this number does.
-    """
-
-    def call(self, features):
-        spread = keras.ops.mean(keras.ops.sqrt(keras.ops.var(features, axis=0) + 1e-8))
-        spread_map = keras.ops.ones_like(features[..., :1]) * keras.ops.cast(spread, features.dtype)
-        return keras.ops.concatenate([features, spread_map], axis=-1)
-
-
 def noise_size(generator: keras.Model) -> int:
     """The length of z: the generator's (first) input, also for a conditional [noise, label] one."""
     return int(generator.inputs[0].shape[-1])
@@ -159,8 +144,8 @@ def dcgan_upsampling(x, upsample: str, filters: int, init: str, use_bias: bool =
                                         **dcgan_init(init))(x)
 
 
-def dcgan_downsampling(x, downsample: str, filters: int, init: str, batch_norm: bool = False):
-    """One halving of D's resolution, with its LeakyReLU(0.2) (and batch norm when asked):
+def dcgan_downsampling(x, downsample: str, filters: int, init: str):
+    """One halving of D's resolution, with its LeakyReLU(0.2):
     Radford et al.'s stride-2 4×4 convolution, or a 3×3 convolution whose activations are
     then averaged over 2×2. Two reasons for the second (docs/gan.md, `shapes`): the gradient
     D passes back to G through a strided convolution is a transposed convolution, with the
@@ -172,8 +157,6 @@ def dcgan_downsampling(x, downsample: str, filters: int, init: str, batch_norm: 
     strided = downsample == "strided"
     x = keras.layers.Conv2D(filters, 4 if strided else 3, strides=2 if strided else 1,
                             padding="same", **dcgan_init(init))(x)
-    if batch_norm:
-        x = dcgan_batch_norm(init)(x)
     x = keras.layers.LeakyReLU(0.2)(x)
     return x if strided else keras.layers.AveragePooling2D(2)(x)
 
@@ -224,8 +207,7 @@ def build_generator(arch: str, noise_dim: int = 100, output_activation: str = "t
 
 
 def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHAPE,
-                        width: int = 64, batch_norm: bool = False,
-                        minibatch_std: bool = False, init: str = "glorot",
+                        width: int = 64, init: str = "glorot",
                         downsample: str = "strided") -> keras.Model:
     """Images (B, H, W, C) → one logit (or critic value) per image, in float32.
 
@@ -233,12 +215,9 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     dropout (20% on the input, 50% on hidden units), as in the authors' pylearn2 setup
     (`init`: see `mlp_init`).
     dcgan: L stride-2 4×4 convolutions of width·2^i filters with LeakyReLU(0.2) (Radford
-    et al. 2016), by default no batch norm, so that the gradient penalty of WGAN-GP stays a
-    per-sample quantity; `batch_norm` adds Radford et al.'s batch norm after every
-    convolution but the first (real and fake minibatches pass D separately, so its batch
-    statistics tell a collapsed fake batch from a varied real one); `minibatch_std` adds
-    Karras et al.'s minibatch standard deviation map before the last layer, which tells
-    the same without batch norm. `init`: see `dcgan_init`. `downsample="average"` makes each
+    et al. 2016), without batch norm, so that the gradient penalty of WGAN-GP stays a
+    per-sample quantity (D's batch norm and Karras et al.'s minibatch-std map were tried and
+    only made runs worse: experiments/results/gan/). `init`: see `dcgan_init`. `downsample="average"` makes each
     halving a 3×3 convolution, its activation and an average pool (`dcgan_downsampling`).
     """
     levels = conv_levels(image_shape, arch)
@@ -253,9 +232,7 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int] = MNIST_SHA
     elif arch == "dcgan":
         x = images
         for level in range(levels):
-            x = dcgan_downsampling(x, downsample, width * 2 ** level, init, batch_norm and level > 0)
-        if minibatch_std:
-            x = MinibatchStd()(x)
+            x = dcgan_downsampling(x, downsample, width * 2 ** level, init)
         x = keras.layers.Flatten()(x)
         logit_init = dcgan_init(init)
     else:
@@ -274,12 +251,6 @@ class GAN(keras.Model):
     `gan.losses.OBJECTIVES`; the logged values are epoch means (metric trackers, reset by
     Keras every epoch), the counters are returned as they are.
 
-    `instance_noise` σ > 0 adds N(0, σ²) noise to every image D sees, real or fake, with σ
-    falling linearly to 0 over `noise_steps` generator steps (Sønderby et al. 2016, "Amortised
-    MAP Inference for Image Super-resolution", §3.2; Arjovsky & Bottou 2017): real images
-    that sit on the edge of the generator's range (black backgrounds at exactly −1, which
-    tanh never reaches) then no longer give D a tell that has nothing to do with content.
-
     Stabilisers (docs/gan.md): `r1_gamma` adds γ/2·R1 to D's loss, `augment` is the
     DiffAugment policy applied to every input of D, `ema_decay` keeps `ema_generator`, a
     moving average of G's weights; with `n_classes` the pair is conditional (the dataset
@@ -289,11 +260,9 @@ class GAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "nonsaturating",
                  k: int = 1, label_smoothing: float = 0.0, gp_weight: float = 10.0, seed: int = 0,
-                 instance_noise: float = 0.0, noise_steps: int = 1,
                  r1_gamma: float = 0.0, augment: tuple[str, ...] = (), ema_decay: float | None = None,
                  n_classes: int = 0, label_frequencies: np.ndarray | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.instance_noise, self.noise_steps = instance_noise, max(1, noise_steps)
         # The noise z (and WGAN-GP's ε) come from one generator: made under a tf.distribute
         # scope, it gives every replica its own stream, and a checkpoint holds its state.
         self.noise = tf.random.Generator.from_seed(seed)
@@ -350,21 +319,12 @@ class GAN(keras.Model):
         scale = optimizer.scale_loss(tf.constant(1.0))
         return tf.linalg.global_norm(gradients) * replicas / scale
 
-    def noisy(self, images: tf.Tensor) -> tf.Tensor:
-        """`images` plus instance noise of the current σ (none when `instance_noise` is 0)."""
-        if self.instance_noise <= 0:
-            return images
-        progress = tf.cast(self.g_optimizer.iterations, tf.float32) / float(self.noise_steps)
-        sigma = self.instance_noise * tf.maximum(0.0, 1.0 - progress)
-        return images + tf.cast(sigma, images.dtype) * self.noise.normal(tf.shape(images), dtype=images.dtype)
-
     def _generate(self, noise: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
         return self.generator(noise if labels is None else [noise, labels], training=True)
 
     def _discriminate(self, images: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
-        """D's output for `images` as D sees them: with instance noise and DiffAugment when
-        on, and the labels of a conditional (projection) discriminator."""
-        images = self.noisy(images)
+        """D's output for `images` as D sees them: with DiffAugment when on, and the labels
+        of a conditional (projection) discriminator."""
         if self.augment:
             images = stabilizers.diff_augment(images, self.augment, self.noise)
         return self.discriminator(images if labels is None else [images, labels], training=True)

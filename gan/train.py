@@ -68,10 +68,6 @@ class Settings(TrainingSettings, ImageDataSettings):
                                  "paper's, 28×28 only)", choices=ARCHITECTURES)
     width: int = setting(64, "dcgan filters of D's first and G's last hidden layer (doubling per "
                              "stage)", positive=True)
-    d_batchnorm: bool = setting(False, "dcgan: batch norm in D after every convolution but the "
-                                       "first (Radford et al.; not with wgan-gp)")
-    minibatch_std: bool = setting(False, "dcgan: D sees the spread of its minibatch's features "
-                                         "(Karras et al. 2018)")
     init: str = setting("glorot", "weight initialisation: glorot (Keras' default; docs/gan.md and "
                                   "docs/experiments.md have the ablations), radford (dcgan: N(0, "
                                   "0.02), γ ~ N(1, 0.02)) or goodfellow (mlp: the GAN paper's code, "
@@ -92,8 +88,6 @@ class Settings(TrainingSettings, ImageDataSettings):
                                             choices=OUTPUT_ACTIVATIONS)
     loss: str = setting("nonsaturating", "GAN objective", choices=LOSSES)
     k: int = setting(1, "discriminator steps per generator step (Algorithm 1)", positive=True)
-    instance_noise: float = setting(0.0, "σ of Gaussian noise added to every image D sees, falling "
-                                         "linearly to 0 over the run (Sønderby et al. 2016)", min=0.0)
     label_smoothing: float = setting(0.0, "one-sided label smoothing: real target 1 - s", min=0.0, max=0.5)
     gp_weight: float = setting(10.0, "gradient penalty weight λ (wgan-gp)", min=0.0)
     batch_size: int = setting(64, "images per minibatch (each of the k D steps gets its own)", positive=True)
@@ -146,9 +140,6 @@ class Settings(TrainingSettings, ImageDataSettings):
         for name in ("beta1", "beta2"):
             if getattr(self, name) >= 1.0:
                 raise UserError(f"--{name}: must be below 1, got {getattr(self, name)}")
-        if self.d_batchnorm and objective(self.loss).gradient_penalty:
-            raise UserError("--d-batchnorm: batch norm makes the gradient penalty depend on the "
-                            f"whole batch; not with {self.loss}")
         if self.init == "goodfellow" and (self.arch, self.output_activation) != ("mlp", "sigmoid"):
             raise UserError("--init goodfellow: the GAN paper's networks, --arch mlp with a sigmoid "
                             "output (--output-activation sigmoid)")
@@ -333,9 +324,7 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
                                 noise_components=settings.noise_components, upsample=settings.upsample)
     if settings.init == "goodfellow":
         set_output_bias_from_pixel_means(generator, pixel_means)
-    discriminator = build_discriminator(settings.arch, image_shape, settings.width,
-                                        batch_norm=settings.d_batchnorm,
-                                        minibatch_std=settings.minibatch_std, init=settings.init,
+    discriminator = build_discriminator(settings.arch, image_shape, settings.width, init=settings.init,
                                         downsample=settings.downsample)
     if settings.spectral_norm:
         discriminator = spectrally_normalized(discriminator)
@@ -345,9 +334,7 @@ def build(settings: Settings, run: TrainingRun, image_shape: tuple[int, int, int
     augment = parse_augmentations(settings.diffaugment) if settings.diffaugment else ()
     model = GAN(generator, discriminator, loss=settings.loss, k=settings.k,
                 label_smoothing=settings.label_smoothing, gp_weight=settings.gp_weight,
-                seed=settings.seed, instance_noise=settings.instance_noise,
-                noise_steps=settings.epochs * steps_per_epoch,
-                r1_gamma=settings.r1, augment=augment, ema_decay=settings.ema,
+                seed=settings.seed, r1_gamma=settings.r1, augment=augment, ema_decay=settings.ema,
                 n_classes=n_classes, label_frequencies=label_frequencies)
     # D's optimizer counts k updates per generator step, so its epochs are k times longer.
     d_optimizer, g_optimizer = (

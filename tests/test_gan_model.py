@@ -12,7 +12,6 @@ from common.errors import UserError
 from common.runs import set_seed
 from gan.model import (
     GAN,
-    MinibatchStd,
     MixtureNoise,
     build_discriminator,
     build_generator,
@@ -171,10 +170,6 @@ def test_dcgan_for_32_px_colour_has_the_radford_layout():
     discriminator = build_discriminator("dcgan", (32, 32, 3), w)
     expected_d = (16 * 3 * w + w) + (16 * w * 2 * w + 2 * w) + (16 * 2 * w * 4 * w + 4 * w) + 4 * 4 * 4 * w + 1
     assert discriminator.count_params() == expected_d
-    with_bn = build_discriminator("dcgan", (32, 32, 3), w, batch_norm=True)
-    assert with_bn.count_params() == expected_d + 4 * (2 * w + 4 * w)  # BN after all but the first
-    with_std = build_discriminator("dcgan", (32, 32, 3), w, minibatch_std=True)
-    assert with_std.count_params() == expected_d + 4 * 4  # one more 4×4 map into the logit
     assert build_generator("dcgan", 10, image_shape=(64, 64, 1), width=w).output_shape == (None, 64, 64, 1)
 
 
@@ -239,12 +234,11 @@ def test_average_downsampling_discriminator_passes_back_an_even_gradient_and_see
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
 def test_dcgan_init_radford_draws_n_0_002_and_glorot_its_uniform_bound(network):
-    """Radford: every kernel ~ N(0, 0.02), BN γ ~ N(1, 0.02); Glorot: kernel entries within
+    """Radford: every kernel ~ N(0, 0.02), BN γ ~ N(1, 0.02) (G's); Glorot: kernel entries within
     ±√(6 / (fan_in + fan_out)) with the uniform's std bound/√3, γ = 1."""
-    build, extra = ((build_generator, {}) if network == "generator"
-                    else (build_discriminator, {"batch_norm": True}))  # D's BN layers too
+    build = build_generator if network == "generator" else build_discriminator
     set_seed(0)
-    radford, glorot = (build("dcgan", init=init, **extra) for init in ("radford", "glorot"))
+    radford, glorot = (build("dcgan", init=init) for init in ("radford", "glorot"))
     for layer_r, layer_g in zip(radford.layers, glorot.layers):
         if isinstance(layer_r, keras.layers.BatchNormalization):
             gamma_r, gamma_g = layer_r.gamma.numpy(), layer_g.gamma.numpy()
@@ -283,39 +277,17 @@ def test_goodfellow_init_draws_the_papers_ranges_and_sets_the_output_biases():
     np.testing.assert_allclose(starting_means, np.clip(means.reshape(-1), 1e-7, 1 - 1e-7), rtol=1e-5)
 
 
-def test_minibatch_std_map_is_the_mean_feature_spread():
-    features = np.random.default_rng(0).normal(size=(5, 2, 2, 3)).astype(np.float32)
-    out = MinibatchStd()(features).numpy()
-    assert out.shape == (5, 2, 2, 4)
-    np.testing.assert_allclose(out[..., :3], features)
-    np.testing.assert_allclose(out[..., 3], np.sqrt(features.var(axis=0) + 1e-8).mean(), rtol=1e-5)
-    same = np.repeat(features[:1], 5, axis=0)  # a collapsed batch has no spread
-    np.testing.assert_allclose(MinibatchStd()(same).numpy()[..., 3], 1e-4, rtol=1e-3)
-
-
-def test_instance_noise_falls_linearly_to_zero():
-    model = GAN(build_generator("dcgan", 4, image_shape=(8, 8, 1), width=2),
-                build_discriminator("dcgan", (8, 8, 1), 2), instance_noise=0.5, noise_steps=4)
-    model.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
-    images = tf.zeros((64, 8, 8, 1))
-    for step, sigma in ((0, 0.5), (2, 0.25), (4, 0.0), (6, 0.0)):
-        model.g_optimizer.iterations.assign(step)
-        np.testing.assert_allclose(np.std(model.noisy(images).numpy()), sigma, rtol=0.05, atol=1e-7)
-    quiet = GAN(model.generator, model.discriminator)
-    assert quiet.noisy(images) is images  # off by default
-
-
-@pytest.mark.parametrize("args, init, activation, minibatch_std", [
-    ([], "glorot", "tanh", False),  # the digits: the documented MNIST settings
-    (["--dataset", "shapes", "--image-size", "32"], "glorot", "linear", False),  # docs/gan.md, the 2×2
-    (["--init", "radford", "--output-activation", "sigmoid", "--minibatch-std"], "radford", "sigmoid", True),
+@pytest.mark.parametrize("args, init, activation", [
+    ([], "glorot", "tanh"),  # the digits: the documented MNIST settings
+    (["--dataset", "shapes", "--image-size", "32"], "glorot", "linear"),  # docs/gan.md, the 2×2
+    (["--init", "radford", "--output-activation", "sigmoid"], "radford", "sigmoid"),
 ])
-def test_unset_options_follow_the_dataset_and_given_ones_win(args, init, activation, minibatch_std):
+def test_unset_options_follow_the_dataset_and_given_ones_win(args, init, activation):
     from common.config import parse_settings
     from gan.train import Settings
 
     settings = parse_settings(Settings, args, "gan.train")
-    assert (settings.init, settings.output_activation, settings.minibatch_std) == (init, activation, minibatch_std)
+    assert (settings.init, settings.output_activation) == (init, activation)
 
 
 def test_mixture_noise_picks_the_component_from_the_first_coordinate_uniformly():
