@@ -113,3 +113,13 @@ def test_resume_with_another_likelihood_is_refused(cli, run, tmp_path):
                  "--binarize", "none")
     assert_one_line_error(result, "--likelihood bernoulli")
     assert (run / "metrics.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_the_sampling_benchmark_runs_at_tiny_settings(tmp_path):
+    from experiments.bench_pixelcnn import main as bench_main
+
+    results = bench_main(["--samples", "20", "--batch", "10", "--naive-batch", "2", "--naive-rows", "1",
+                          "--out", str(tmp_path / "bench.json")])
+    assert json.loads((tmp_path / "bench.json").read_text())["cached"]["samples"] == 20
+    assert results["image_shape"] == [28, 28, 1] and results["speedup"] > 1
