@@ -13,6 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def empty_classifier_cache(tmp_path_factory):
+    """The suite never reads the user's cached classifiers (~/.cache/…): every test starts
+    from an empty cache, and a test that needs a classifier makes one (`tiny_classifier_cache`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLASSIFIER_CACHE", str(tmp_path_factory.mktemp("no_classifiers")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def seeded_random_state():
     """Each test starts from the same Python, NumPy, TensorFlow and Keras seed, so a test's

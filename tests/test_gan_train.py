@@ -16,7 +16,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common.classifier import classifier_is_cached
 from common.errors import UserError
 from common.images import to_uint8
 from gan import model as gan_model
@@ -33,13 +32,16 @@ TINY = ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--log-
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, data_dir) -> Path:
-    """A two-epoch, three-steps-per-epoch dcgan run with k = 2 (scored if a classifier is cached)."""
+def run(tmp_path_factory, data_dir, tiny_classifier_cache) -> Path:
+    """A two-epoch, three-steps-per-epoch dcgan run with k = 2, scored at epoch 2 by the tiny
+    classifier (its cache stays set for the module's tests)."""
     folder = tmp_path_factory.mktemp("gan") / "run"
     settings = Settings(run_dir=str(folder), data_dir=data_dir, k=2, epochs=2, steps_per_epoch=3,
                         batch_size=16, log_every=1, quiet=True, eval_every=2, eval_samples=100)
-    assert train(settings) == folder
-    return folder
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLASSIFIER_CACHE", tiny_classifier_cache["CLASSIFIER_CACHE"])
+        assert train(settings) == folder
+        yield folder
 
 
 def test_run_folder_and_metrics(run, data_dir):
@@ -62,9 +64,8 @@ def test_run_folder_and_metrics(run, data_dir):
     steps = metrics["step_history"]
     assert steps["step"] == [1, 2, 3, 4, 5, 6]
     assert history["train_d_loss"][0] == pytest.approx(steps["d_loss"][2], rel=1e-6)
-    if classifier_is_cached("mnist", data_dir):  # scored at epoch 2 only (eval_every=2)
-        assert history["sample_fid"][0] is None and history["sample_fid"][1] > 0
-        assert 1 <= history["sample_classes_covered"][1] <= 10
+    assert history["sample_fid"][0] is None and history["sample_fid"][1] > 0  # scored at epoch 2 only
+    assert 1 <= history["sample_classes_covered"][1] <= 10
     with Image.open(run / "samples.gif") as gif:
         assert gif.n_frames == 2 and gif.size == Image.open(run / "samples/epoch_001.png").size
 
@@ -217,9 +218,7 @@ def test_in_process_errors_write_nothing(run, tmp_path, data_dir):
     assert not list(tmp_path.iterdir())
 
 
-def test_score_reproduces_the_training_time_evaluation(run, data_dir):
-    if not classifier_is_cached("mnist", data_dir):
-        pytest.skip("no mnist classifier cached (python -m experiments.classifier --dataset mnist)")
+def test_score_reproduces_the_training_time_evaluation(run):
     history = json.loads((run / "metrics.json").read_text())["history"]
     values = score(run, sample_images(load_generator(run), 100, seed=0))  # as gan.train scored it
     assert values["epochs"] == 2
@@ -271,6 +270,8 @@ def test_sampling_into_the_run_or_scoring_waits_for_its_lock(run, tmp_path):
     assert not (run / "more.png").exists() and (tmp_path / "elsewhere.png").is_file()
 
 
-def test_best_generator_of_an_unscored_run_is_a_user_error(run):
+def test_best_generator_of_an_unscored_run_is_a_user_error(tmp_path, data_dir):
+    unscored = train(Settings(run_dir=str(tmp_path / "run"), data_dir=data_dir, epochs=1, steps_per_epoch=2,
+                              batch_size=16, width=8, quiet=True, eval=False))
     with pytest.raises(UserError, match="no generator_best.keras yet .no epoch scored; train with --eval"):
-        load_generator(run, best=True)
+        load_generator(unscored, best=True)
