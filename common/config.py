@@ -45,6 +45,12 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
+def progress_verbosity(quiet: bool) -> int:
+    """Keras' `verbose` for progress output: 0 with --quiet, 1 (a live bar) on a terminal, 2
+    (plain lines, no carriage returns or escape codes) into a file or a pipe."""
+    return 0 if quiet else (1 if sys.stdout.isatty() else 2)
+
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 

@@ -45,7 +45,7 @@ from common.checkpoints import (
     StopOnNaN,
     StopOnSignal,
 )
-from common.config import RunSettings, setting, settings_dict
+from common.config import RunSettings, progress_verbosity, setting, settings_dict
 from common.distribute import (
     STRATEGIES,
     SyncStop,
@@ -284,7 +284,7 @@ class TrainingRun:
         signal `Stopped` (exit 143 / 130) after checkpointing the step.
         """
         self.metrics["steps_per_epoch"] = steps_per_epoch
-        fit_args["verbose"] = 0 if self.settings.quiet else (1 if sys.stdout.isatty() else 2)
+        fit_args["verbose"] = progress_verbosity(self.settings.quiet)
         stop = StopOnSignal() if self.workers == 1 else None  # several workers: SyncStop's business
         if self.workers > 1:
             model.train_step, model.test_step = map(reducible_logs, (model.train_step, model.test_step))

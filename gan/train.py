@@ -422,8 +422,8 @@ def train(settings: Settings) -> Path:
                 callbacks=[*quality, TrainingMonitor(run, settings, FixedInputs.draw(settings, n_classes))])
         metrics = run.finish(discriminator_steps=int(model.d_optimizer.iterations.numpy()))
     if not settings.quiet:
-        print(f"{run.run_dir}: {metrics['epochs']} epochs, {metrics['train_seconds']:.0f} s; "
-              f"samples in {run.run_dir / 'samples.gif'}")
+        print(f"{run.run_dir}: {metrics['epochs_trained']:.3g} epochs ({metrics['steps']} generator steps), "
+              f"{metrics['train_seconds']:.0f} s; samples in {run.run_dir / 'samples.gif'}")
     return run.run_dir
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_command, precision_setting, setting
+from common.config import parse_command, precision_setting, progress_verbosity, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side
 from common.training import TrainingRun, TrainingSettings
@@ -308,7 +308,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     weights = list(weights / weights.sum())
     net = load_adain(settings.model, settings.precision)
     shared = None if settings.preserve_color else style_statistics(net, styles)
-    progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
+    progbar = keras.utils.Progbar(len(images), verbose=progress_verbosity(settings.quiet))
     results: list[np.ndarray | None] = [None] * len(images)
     net((images[0][None, :32, :32], styles[0][None, :32, :32]))  # warm up before timing
     started = time.perf_counter()

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_command, precision_setting, setting
+from common.config import parse_command, precision_setting, progress_verbosity, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side, save_image
 from common.precision import load_model
@@ -344,7 +344,7 @@ def stylize(settings: StylizeSettings) -> dict[str, float]:
     inputs, single = stylize_inputs(settings.input, settings.output)
     images = load_inputs(inputs, settings.size)
     model = load_transform_net(settings.model, settings.precision)
-    progbar = keras.utils.Progbar(len(images), verbose=0 if settings.quiet else 1)
+    progbar = keras.utils.Progbar(len(images), verbose=progress_verbosity(settings.quiet))
     results: list[np.ndarray | None] = [None] * len(images)
     model(images[0][None, :8, :8])  # build/trace once before timing
     started = time.perf_counter()

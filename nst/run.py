@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import PRECISIONS, RunSettings, parse_settings, setting, settings_dict
+from common.config import PRECISIONS, RunSettings, parse_settings, progress_verbosity, setting, settings_dict
 from common.errors import RunFailed, UserError, run_cli
 from common.images import SAVE_FORMATS, load_image, resize, resize_long_side, save_image
 from common.runs import locked_run, set_seed, write_metrics
@@ -248,7 +248,7 @@ class RunReporter:
         self.outputs = [run_dir / "output.png"] + \
             ([Path(settings.output)] if settings.output else [])
         self.progbar = keras.utils.Progbar(settings.total_iterations(),
-                                           verbose=0 if settings.quiet else 1,
+                                           verbose=progress_verbosity(settings.quiet),
                                            stateful_metrics=["loss", "content", "style", "tv"])
         self.progress = Progress(curve=[])
         self.started = time.perf_counter()
