@@ -170,14 +170,28 @@ def folder_files(root: Path) -> tuple[list[str], np.ndarray, tuple[str, ...], in
     return [str(path) for path in files], labels, classes, ignored
 
 
+def composite_on_white(image: tf.Tensor) -> tf.Tensor:
+    """A decoded image with 1–4 channels (grey, grey + alpha, RGB, RGBA; 0–255) → RGB float32,
+    transparency composited on white as a viewer shows it (as `common.images.load_image`
+    does): the colours hidden under transparent pixels never reach a model."""
+    image = tf.cast(image, tf.float32)
+    has_alpha = tf.equal(tf.shape(image)[-1] % 2, 0)
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:] / 255.0, lambda: tf.ones_like(image[..., :1]))
+    colour = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
+    colour = tf.cond(tf.equal(tf.shape(colour)[-1], 1), lambda: tf.tile(colour, [1, 1, 3]), lambda: colour)
+    rgb = colour * alpha + 255.0 * (1.0 - alpha)
+    rgb.set_shape([None, None, 3])
+    return rgb
+
+
 def _decode(path: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """File → centre square crop → (size, size, channels) float32 on the 8-bit grid."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    """File → RGB on white → centre square crop → (size, size, channels) float32 on the 8-bit grid."""
+    image = composite_on_white(tf.io.decode_image(tf.io.read_file(path), expand_animations=False))
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2,
                                           side, side)
-    image = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+    image = tf.image.resize(image, (size, size), antialias=True)
     if channels == 1:
         image = tf.image.rgb_to_grayscale(image)
     return tf.round(tf.clip_by_value(image, 0.0, 255.0)) / 255.0
