@@ -26,7 +26,8 @@ from common.errors import UserError, first_line
 from common.networks import conv_levels
 
 DATASETS = ("mnist", "fashion_mnist")  # the digit-like sets of IDX/npz files (and classifiers)
-DATASET_NAMES = (*DATASETS, "cifar10", "shapes", "folder:PATH")
+DATASET_NAMES = (*DATASETS, "cifar10", "shapes", "emoji", "folder:PATH")
+EMOJI_FOLDER = "emoji"  # $DATA_DIR/emoji: Noto Color Emoji, 64 px RGBA, one folder per category
 FOLDER_PREFIX = "folder:"
 DEFAULT_IMAGE_SIZE = 64  # folder: and shapes when --image-size is not given
 CHANNELS = (1, 3)
@@ -166,7 +167,7 @@ def load_arrays(name: str, data_dir: str | None = None) -> dict[str, np.ndarray]
 
 def check_dataset(name: str) -> None:
     """A known `--dataset` name, or a one-line `UserError`."""
-    if name in DATASETS or name in ("cifar10", "shapes"):
+    if name in DATASETS or name in ("cifar10", "shapes", "emoji"):
         return
     if name.startswith(FOLDER_PREFIX) and len(name) > len(FOLDER_PREFIX):
         return
@@ -240,6 +241,8 @@ def load_splits(name: str, data_dir: str | None = None, validation_size: int = V
                               image_size or DEFAULT_IMAGE_SIZE, channels or 3)
     if name == "shapes":
         return _shapes_splits(image_size or DEFAULT_IMAGE_SIZE, channels)
+    if name == "emoji":
+        return _folder_splits(emoji_folder(data_dir), image_size or DEFAULT_IMAGE_SIZE, channels or 3)
     if name == "cifar10":
         from common.datasets import CIFAR_CLASSES, cifar10_arrays
 
@@ -261,6 +264,17 @@ def load_splits(name: str, data_dir: str | None = None, validation_size: int = V
     return Splits(images(arrays["x_train"][train]), labels["y_train"][train],
                   images(arrays["x_train"][validation]), labels["y_train"][validation],
                   images(arrays["x_test"]), labels["y_test"], classes)
+
+
+def emoji_folder(data_dir: str | None) -> Path:
+    """$DATA_DIR/emoji (or --data-dir's), else a one-line `UserError` naming what is missing."""
+    folder = resolve_data_dir(data_dir)
+    if folder is None:
+        raise UserError("--dataset emoji: DATA_DIR is unset; point it (or --data-dir) at the folder "
+                        "that holds emoji/ (../shared/assets)")
+    if not (folder / EMOJI_FOLDER).is_dir():
+        raise UserError(f"--dataset emoji: {folder} holds no {EMOJI_FOLDER}/ folder (from --data-dir or DATA_DIR)")
+    return folder / EMOJI_FOLDER
 
 
 def _folder_splits(root: Path, image_size: int, channels: int) -> Splits:
