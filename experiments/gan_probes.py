@@ -30,7 +30,7 @@ from common.images import SAVE_FORMATS, save_image
 from common.plots import image_grid
 from gan.losses import discriminator_loss
 from gan.model import UPSAMPLING, build_discriminator, build_generator, from_unit_range, to_unit_range
-from gan.sample import class_count, load_generator, output_activation
+from gan.sample import generator_classes, load_generator, output_activation
 
 
 def real_images(args: argparse.Namespace, activation: str) -> np.ndarray:
@@ -77,7 +77,7 @@ def draw(args: argparse.Namespace) -> None:
 def separate(args: argparse.Namespace) -> None:
     """Train a fresh D against a run's frozen generator; print its accuracy on both."""
     generator = load_generator(args.run, raw=args.raw)
-    if class_count(generator):
+    if generator_classes(generator):
         raise UserError(f"{args.run}: a conditional generator; separate takes unconditional runs")
     images = real_images(args, output_activation(generator))
     discriminator = build_discriminator("dcgan", images.shape[1:], args.width)

@@ -69,7 +69,7 @@ def load_generator(run_dir: str | Path, precision: str = "float32", raw: bool = 
         raise UserError(f"{path}: cannot load the generator ({first_line(error)})") from None
 
 
-def class_count(generator: keras.Model) -> int:
+def generator_classes(generator: keras.Model) -> int:
     """The classes of a conditional generator ([noise, label] inputs); 0 when unconditional."""
     if len(generator.inputs) < 2:
         return 0
@@ -90,7 +90,7 @@ def generate(generator: keras.Model, noise: np.ndarray, labels: np.ndarray | Non
     """Images (N, H, W) grey or (N, H, W, C) colour, float32 in [0, 1], for noise (N, noise_dim),
     whatever the output activation. A conditional generator takes `labels` (N,), by
     default the classes in turn."""
-    n_classes = class_count(generator)
+    n_classes = generator_classes(generator)
     if n_classes and labels is None:
         labels = cycled_labels(len(noise), n_classes)
     inputs = [noise, np.asarray(labels, np.int32)] if n_classes else noise
@@ -115,7 +115,7 @@ def interpolate(generator: keras.Model, steps: int, seed: int = 0, label: int | 
     """(steps, H, W[, C]) images along the latent path between two noise vectors drawn from
     `seed` (for a conditional generator all of class `label`, by default seed mod classes)."""
     start, end = noise_for(generator, 2, seed)
-    n_classes = class_count(generator)
+    n_classes = generator_classes(generator)
     labels = np.full(steps, seed % n_classes if label is None else label) if n_classes else None
     return generate(generator, slerp(start, end, np.linspace(0.0, 1.0, steps)).astype(np.float32),
                     labels)
@@ -206,7 +206,7 @@ def write_samples(settings: Settings) -> Path:
     """Draw the samples (or walks) `settings` ask for, write them to --out, and score them
     with --score."""
     generator = load_generator(settings.run, settings.precision, settings.raw, settings.best)
-    labels = requested_labels(settings.label, settings.n, class_count(generator), settings.run)
+    labels = requested_labels(settings.label, settings.n, generator_classes(generator), settings.run)
     frequencies = load_frequencies(settings.run)
     if frequencies is not None and settings.label is None:
         labels = proportional_labels(settings.n, frequencies)
@@ -219,7 +219,7 @@ def write_samples(settings: Settings) -> Path:
         images = sample_images(generator, settings.n, settings.seed, labels)
         columns = math.ceil(math.sqrt(len(images)))
         if labels is not None and settings.label is None and frequencies is None:
-            columns = class_count(generator)  # one column per class
+            columns = generator_classes(generator)  # one column per class
     out = Path(settings.out)
     if out.suffix.lower() == ".npz":
         buffer = io.BytesIO()

@@ -45,7 +45,7 @@ from nst.fast import (
     crop_dataset,
     list_images,
     load_content_photos,
-    load_inputs,
+    load_images_to_stylize,
     load_network,
     report_stylized,
     same_shape_batches,
@@ -297,7 +297,7 @@ def stylize_batch(net: AdaINStyleTransfer, contents: np.ndarray, statistics: lis
 def stylize(settings: StylizeSettings) -> dict[str, float]:
     """Stylise every content image, batching those of the same size; returns timing figures."""
     inputs, single = stylize_inputs(settings.content, settings.output)
-    images = load_inputs(inputs, settings.size)
+    images = load_images_to_stylize(inputs, settings.size)
     styles = [resize_long_side(load_image(path), settings.style_size) for path in settings.style]
     for path, image in [*zip(inputs, images), *zip(settings.style, styles)]:
         if min(image.shape[:2]) < MIN_SIDE:  # relu4_1 is 1/8 of it; reflection needs 2 pixels

@@ -312,7 +312,7 @@ def stylize_inputs(items: list[str], output: str) -> tuple[list[Path], bool]:
     return inputs, single
 
 
-def load_inputs(paths: list[Path], size: int | None) -> list[np.ndarray]:
+def load_images_to_stylize(paths: list[Path], size: int | None) -> list[np.ndarray]:
     """Every input image, resized to long side `size` if given; all of them load or none."""
     images = []
     for path in paths:
@@ -342,7 +342,7 @@ def save_outputs(paths: list[Path], results: list[np.ndarray], output: str, sing
 def stylize(settings: StylizeSettings) -> dict[str, float]:
     """Stylise every input, batching images of the same size; returns timing figures."""
     inputs, single = stylize_inputs(settings.input, settings.output)
-    images = load_inputs(inputs, settings.size)
+    images = load_images_to_stylize(inputs, settings.size)
     model = load_transform_net(settings.model, settings.precision)
     progbar = keras.utils.Progbar(len(images), verbose=progress_verbosity(settings.quiet))
     results: list[np.ndarray | None] = [None] * len(images)

@@ -203,7 +203,7 @@ def default_content() -> np.ndarray:
         return load_image(handle.name)
 
 
-def load_inputs(settings: Settings) -> tuple[np.ndarray | None, list[np.ndarray]]:
+def load_content_and_styles(settings: Settings) -> tuple[np.ndarray | None, list[np.ndarray]]:
     """The content image (None for texture synthesis) and the style images, in [0, 1]."""
     if settings.content == NONE:
         content = None
@@ -307,7 +307,7 @@ class OptimizationResult:
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0], prog="python -m nst.run")
     style_layers = settings.style_layer_weights()
-    content, styles = load_inputs(settings)
+    content, styles = load_content_and_styles(settings)
     masks = None
     if settings.style_mask:
         masks = regions.load_style_masks(settings.style_mask, len(styles), content.shape)

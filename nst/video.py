@@ -31,7 +31,7 @@ from common.errors import UserError, run_cli
 from common.images import load_image, resize, save_image
 from common.runs import locked_run, set_seed, write_metrics
 from nst import color
-from nst.run import Settings, load_inputs, scaled_shape
+from nst.run import Settings, load_content_and_styles, scaled_shape
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     frames, fps = read_frames(settings.input, settings.max_frames)
     height, width = scaled_shape(*frames[0].shape[:2], settings.size)
     frames = [resize(frame, height, width) for frame in frames]
-    _, styles = load_inputs(Settings(content="none", style=settings.style, seed=settings.seed))
+    _, styles = load_content_and_styles(Settings(content="none", style=settings.style, seed=settings.seed))
     styles = [resize(style, *scaled_shape(*style.shape[:2], round(settings.style_scale
                                                                    * settings.size)))
               for style in styles]

@@ -16,7 +16,7 @@ from common.errors import UserError
 from common.metrics import classification_accuracy_score, per_class_accuracy
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.model import build_discriminator, build_generator
-from gan.sample import class_count, sample_images
+from gan.sample import generator_classes, sample_images
 from gan.sample import main as sample_main
 from gan.train import Settings, train
 from tests.conftest import assert_one_line_error
@@ -44,7 +44,7 @@ def test_projection_discriminator_is_psi_of_phi_plus_embedding_dot_phi():
 
 def test_conditional_generator_follows_its_label():
     generator = conditional_generator(build_generator("dcgan", 8 + EMBEDDING_SIZE), 10)
-    assert class_count(generator) == 10
+    assert generator_classes(generator) == 10
     images = sample_images(generator, 4, seed=1, labels=np.array([1, 1, 2, 2]))
     again = sample_images(generator, 4, seed=1, labels=np.array([1, 1, 2, 2]))
     other = sample_images(generator, 4, seed=1, labels=np.array([5, 5, 5, 5]))
