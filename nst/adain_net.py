@@ -30,7 +30,7 @@ from nst.transform import PACKAGE, ReflectionPadding2D
 
 # relu1_1 … relu4_1: the style loss's layers; the last one is also AdaIN's.
 ENCODER_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1")
-# Each layer's mean activation over the 22 offline images of experiments/adain_data.py (the two
+# Each layer's mean activation over the 22 offline images of experiments/scripts/adain_data.py (the two
 # held out included) at 256 px. Dividing by it puts every layer near 1, the per-layer version of the "normalised"
 # VGG19 of Gatys et al. (every filter's mean activation on ImageNet rescaled to 1) that the
 # paper's code uses; without it relu4_1 (~530) would outweigh relu1_1 (~23) in L_s, and

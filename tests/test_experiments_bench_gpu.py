@@ -1,4 +1,4 @@
-"""experiments.bench_gpu, the prepared GPU check, at tiny settings on the CPU: every figure is
+"""experiments.bench.gpu, the prepared GPU check, at tiny settings on the CPU: every figure is
 measured, positive and written out (what it measures is meaningless at this size)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from experiments.bench_gpu import FAMILIES, main
+from experiments.bench.gpu import FAMILIES, main
 
 
 @pytest.mark.slow

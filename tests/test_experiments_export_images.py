@@ -1,4 +1,4 @@
-"""experiments.export_images: a dataset written as PNGs reads back through `folder:` unchanged."""
+"""experiments.scripts.export_images: a dataset written as PNGs reads back through `folder:` unchanged."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from common import data, datasets
 from common.errors import UserError
-from experiments import export_images
+from experiments.scripts import export_images
 
 
 def test_shapes_round_trip_through_a_folder(tmp_path):

@@ -1,4 +1,4 @@
-"""experiments.gan_probes: G fitted by regression draws its targets; a fresh D is trained
+"""experiments.scripts.gan_probes: G fitted by regression draws its targets; a fresh D is trained
 against a frozen G; bad input is refused."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UserError
-from experiments import gan_probes
+from experiments.scripts import gan_probes
 from gan.model import build_generator
 
 

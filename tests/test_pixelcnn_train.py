@@ -117,7 +117,7 @@ def test_resume_with_another_likelihood_is_refused(cli, run, tmp_path):
 
 @pytest.mark.slow
 def test_the_sampling_benchmark_runs_at_tiny_settings(tmp_path):
-    from experiments.bench_pixelcnn import main as bench_main
+    from experiments.bench.pixelcnn import main as bench_main
 
     results = bench_main(["--samples", "20", "--batch", "10", "--naive-batch", "2", "--naive-rows", "1",
                           "--out", str(tmp_path / "bench.json")])

@@ -1,7 +1,7 @@
 """Training throughput of the VAE (mlp, conv) next to the keras-io VAE example's code.
 
-    python -m experiments.bench_vae --steps 100 --repeats 3
-    python -m experiments.bench_vae --dataset shapes --image-size 32 --likelihood logistic   # colour
+    python -m experiments.bench.vae --steps 100 --repeats 3
+    python -m experiments.bench.vae --dataset shapes --image-size 32 --likelihood logistic   # colour
 
 Each model trains with `fit` on the same dynamically binarized MNIST pipeline and batch
 size; after a warm-up epoch (tracing, caches) the fastest of `--repeats` timed epochs of
@@ -29,7 +29,7 @@ from common.errors import run_cli
 from common.files import write_json
 from common.precision import use_precision
 from common.runs import library_versions, set_seed
-from experiments.timing import EpochTimer
+from experiments.bench.timing import EpochTimer
 from vae.losses import LIKELIHOODS
 from vae.model import build_vae
 
@@ -138,7 +138,7 @@ def examples_per_second(model: keras.Model, data: tf.data.Dataset, steps: int,
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
-                              prog="python -m experiments.bench_vae")
+                              prog="python -m experiments.bench.vae")
     set_seed(settings.seed)
     splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size)
     models, binarize = bench_models(settings, splits)

@@ -1,4 +1,4 @@
-"""Loss against wall time for candidate nst.run defaults: `python -m experiments.nst_defaults`.
+"""Loss against wall time for candidate nst.run defaults: `python -m experiments.scripts.nst_defaults`.
 
 Runs `python -m nst.run` at 512 px (tubingen × starry_night) once per candidate, one after
 the other (a candidate whose run folder already has metrics.json is read, not rerun), then

@@ -1,4 +1,4 @@
-"""The AdaIN pictures of docs/nst.md: `python -m experiments.adain_figures --model M.keras`.
+"""The AdaIN pictures of docs/nst.md: `python -m experiments.scripts.adain_figures --model M.keras`.
 
 Every result goes through `nst.adain`'s own command line (`nst.adain.main`, so each line
 printed is a command a user can run), then the results are laid side by side:

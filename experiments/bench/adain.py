@@ -1,4 +1,4 @@
-"""AdaIN throughput beside fast style transfer and optimisation: `python -m experiments.bench_adain`.
+"""AdaIN throughput beside fast style transfer and optimisation: `python -m experiments.bench.adain`.
 
 At 512×384 (batched, after one warm-up call) prints images/s of
 - `nst.adain stylize`: encode the content, AdaIN with one style's statistics (computed once,
@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from common.config import PRECISIONS
 from common.precision import use_precision
-from experiments.bench_fast import images_per_second, optimisation_seconds
+from experiments.bench.fast import images_per_second, optimisation_seconds
 from nst.adain import load_adain, style_statistics, stylize_batch
 from nst.adain_net import AdaINStyleTransfer
 from nst.layers import vgg19_weights

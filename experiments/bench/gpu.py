@@ -1,6 +1,6 @@
 """The prepared GPU check: the figures docs/benchmarks.md lacks for a GPU, in one command.
 
-    python -m experiments.bench_gpu --out experiments/results/bench_gpu.json   # on a lent GPU, < 8 min
+    python -m experiments.bench.gpu --out experiments/results/bench_gpu.json   # on a lent GPU, < 8 min
 
 It measures, on whatever device TensorFlow picks (the GPU when there is one):
 - style transfer: seconds for `--nst-iterations` L-BFGS and Adam iterations at
@@ -35,8 +35,8 @@ from common.errors import run_cli
 from common.files import write_json
 from common.images import load_image
 from common.runs import library_versions, set_seed
-from experiments.bench_nst import build as nst_objective
-from experiments.timing import EpochTimer
+from experiments.bench.nst import build as nst_objective
+from experiments.bench.timing import EpochTimer
 from gan.model import GAN, build_discriminator, build_generator
 from gan.train import Settings as GANSettings
 from gan.train import make_training_data
@@ -145,7 +145,7 @@ def report(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.bench_gpu")
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.bench.gpu")
     data_dir = settings.data_dir or os.environ.get("DATA_DIR")
     images = load_splits("mnist", data_dir).x_train
     mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"

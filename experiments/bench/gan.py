@@ -1,7 +1,7 @@
 """Training throughput of the GAN (mlp, dcgan) next to the keras-io DCGAN architecture.
 
-    python -m experiments.bench_gan --steps 100
-    python -m experiments.bench_gan --dataset shapes --image-size 32 --pairs dcgan --width 32
+    python -m experiments.bench.gan --steps 100
+    python -m experiments.bench.gan --dataset shapes --image-size 32 --pairs dcgan --width 32
 
 Every network pair trains through the same `GAN.train_step` (Algorithm 1 with `--k`), the
 same MNIST pipeline, batch size and Adam settings; after a warm-up epoch (tracing, caches)
@@ -28,7 +28,7 @@ from common.data import check_dataset, check_image_options, load_splits
 from common.errors import UserError, run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed
-from experiments.timing import EpochTimer
+from experiments.bench.timing import EpochTimer
 from gan.model import GAN, build_discriminator, build_generator
 from gan.train import Settings as TrainSettings
 from gan.train import make_training_data
@@ -87,7 +87,7 @@ def build_pair(name: str, image_shape: tuple[int, int, int] = (28, 28, 1),
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
-                              prog="python -m experiments.bench_gan")
+                              prog="python -m experiments.bench.gan")
     keras.mixed_precision.set_global_policy(settings.precision)
     images = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size).x_train
     results = []

@@ -1,7 +1,7 @@
 """PixelCNN sampling speed: the cached sampler against the naive one, in samples per second.
 
-    python -m experiments.bench_pixelcnn --out bench_pixelcnn.json
-    python -m experiments.bench_pixelcnn --run runs/pixelcnn/mnist --samples 10000   # a trained run
+    python -m experiments.bench.pixelcnn --out bench_pixelcnn.json
+    python -m experiments.bench.pixelcnn --run runs/pixelcnn/mnist --samples 10000   # a trained run
 
 Both samplers draw every value in raster order from the same uniforms (pixelcnn.sample).
 The naive one runs the whole compiled network once per value (H·W·C passes per batch);
@@ -79,7 +79,7 @@ def time_naive(model: PixelCNN, batch: int, rows: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.bench_pixelcnn")
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m experiments.bench.pixelcnn")
     model = model_of(settings)
     cached = time_cached(model, settings.samples, settings.batch)
     naive = time_naive(model, settings.naive_batch, settings.naive_rows)

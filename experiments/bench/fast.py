@@ -1,4 +1,4 @@
-"""Fast style transfer throughput: `python -m experiments.bench_fast`.
+"""Fast style transfer throughput: `python -m experiments.bench.fast`.
 
 Times `nst.fast`'s transformation network on 512 px images (batched, after one warm-up
 call) and prints images/s, next to the optimisation method's cost for the same size:
@@ -38,7 +38,7 @@ def images_per_second(model, size: int, batch: int, repeats: int) -> float:
 def optimisation_seconds(size: int, iterations: int, probe: int) -> float:
     """Seconds for `iterations` L-BFGS iterations at long side `size`, from a `probe`-iteration run."""
     from common.images import load_image
-    from experiments.bench_nst import build
+    from experiments.bench.nst import build
     from nst.layers import vgg19_weights
     from nst.model import load_vgg19
 

@@ -1,4 +1,4 @@
-"""A sky/not-sky label mask for --style-mask: `python -m experiments.nst_sky_mask PHOTO OUT.png`.
+"""A sky/not-sky label mask for --style-mask: `python -m experiments.scripts.nst_sky_mask PHOTO OUT.png`.
 
 Sky = blue, fairly bright pixels (B > R + 0.08 and B > 0.45), opened to drop specks, kept
 only in connected pieces of at least 2 % of the image, then closed to fill small holes.

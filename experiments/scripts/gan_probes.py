@@ -1,8 +1,8 @@
 """Two probes that split a failing GAN's problem into its parts (docs/gan.md, `shapes`).
 
-    python -m experiments.gan_probes draw --dataset shapes --image-size 32 --upsample nearest \
+    python -m experiments.scripts.gan_probes draw --dataset shapes --image-size 32 --upsample nearest \
         --out draw.png
-    python -m experiments.gan_probes separate --run runs/gan/NAME --raw --dataset shapes \
+    python -m experiments.scripts.gan_probes separate --run runs/gan/NAME --raw --dataset shapes \
         --image-size 32
 
 - `draw`: can the generator's network draw the data at all? G is fitted by plain regression

@@ -1,4 +1,4 @@
-"""NST speed and convergence benchmark: `python -m experiments.bench_nst`.
+"""NST speed and convergence benchmark: `python -m experiments.bench.nst`.
 
 Prints, for tubingen.jpg × starry_night.jpg with the default losses:
 - seconds per iteration at each --sizes for L-BFGS and Adam (tf.function traced first),
@@ -196,7 +196,7 @@ def report_memory(sizes: list[int], max_memory: str) -> None:
                 print(f"  {size:5d} px untiled: not run, estimate {estimate / 2**30:.1f} GiB > "
                       f"{available_memory_bytes() / 2**30:.1f} GiB available")
                 continue
-            command = [sys.executable, "-m", "experiments.bench_nst", "--one-evaluation",
+            command = [sys.executable, "-m", "experiments.bench.nst", "--one-evaluation",
                        str(size), "--max-memory", budget or "none"]
             child = subprocess.run(command, capture_output=True, text=True)
             if child.returncode:

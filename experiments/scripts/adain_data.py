@@ -1,4 +1,4 @@
-"""The offline training folders for `nst.adain`: `python -m experiments.adain_data --out DIR`.
+"""The offline training folders for `nst.adain`: `python -m experiments.scripts.adain_data --out DIR`.
 
 No MS-COCO or WikiArt here (no internet): the photos and paintings are the few that exist on
 this machine, the shared NST images in $DATA_DIR/images and the sample images that ship

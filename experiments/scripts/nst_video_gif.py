@@ -1,4 +1,4 @@
-"""Side-by-side GIF of nst.video runs: `python -m experiments.nst_video_gif --clip DIR
+"""Side-by-side GIF of nst.video runs: `python -m experiments.scripts.nst_video_gif --clip DIR
 --runs RUN_A RUN_B --output out.gif`.
 
 Columns: the input frames, then each run's frames (runs/…/frames/frame_*.png, as nst.video

@@ -1,4 +1,4 @@
-"""Write any `--dataset` out as a folder of PNGs: `python -m experiments.export_images
+"""Write any `--dataset` out as a folder of PNGs: `python -m experiments.scripts.export_images
 --dataset shapes --image-size 64 --out DIR`.
 
 The result is what `--dataset folder:DIR` reads: one sub-folder per class (so the labels
