@@ -1,15 +1,39 @@
-"""Class labels for sampling class-conditional models (`gan.sample`, `vae.sample --label`)."""
+"""Class labels for sampling class-conditional models (`gan.sample`, `vae.sample`,
+`pixelcnn.sample` with `--label`, an index or a class name the run recorded)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 
 from common.errors import UserError
+from common.files import read_json
 
 
 def cycled_labels(n: int, n_classes: int) -> np.ndarray:
     """0, 1, …, n_classes − 1, 0, 1, …: n int32 labels, every class equally often (±1)."""
     return (np.arange(n) % n_classes).astype(np.int32)
+
+
+def class_names(run: str | os.PathLike) -> list[str]:
+    """The class names a run recorded (metrics.json `classes`: a folder's sub-folders, CIFAR's
+    classes); [] when it recorded none (MNIST's classes are its digits)."""
+    metrics = Path(run) / "metrics.json"
+    return list(read_json(metrics, "metrics file").get("classes", [])) if metrics.is_file() else []
+
+
+def label_index(label: str | None, run: str | os.PathLike) -> int | None:
+    """--label as a class index: an index as given, or the index of a class name the run
+    recorded; an unknown name is a `UserError` that lists the classes."""
+    if label is None or label.isdigit():
+        return None if label is None else int(label)
+    names = class_names(run)
+    if label not in names:
+        known = ", ".join(names) if names else "none recorded, so give an index"
+        raise UserError(f"--label: {label!r} is not a class of {run}; its classes: {known}")
+    return names.index(label)
 
 
 def requested_labels(label: int | None, n: int, n_classes: int, run: str) -> np.ndarray | None:

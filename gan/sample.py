@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from common.classifier import FeatureClassifier, load_classifier
-from common.conditioning import cycled_labels, requested_labels
+from common.conditioning import cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
@@ -179,8 +179,8 @@ class Settings:
     score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation)")
     zoom: int = setting(1, "enlarge a PNG/JPEG grid by this integer factor (nearest neighbour)",
                         min=1, max=16)
-    label: int | None = setting(None, "class-conditional runs: every sample of this class "
-                                      "(unset: the classes in turn)", min=0)
+    label: str | None = setting(None, "class-conditional runs: every sample of this class, an "
+                                      "index or a class name (unset: the classes in turn)")
     raw: bool = setting(False, "use the trained generator even when the run saved an EMA one")
     best: bool = setting(False, "use the generator as it was at the epoch of the run's lowest "
                                 "sample FID (gan.train --eval keeps it)")
@@ -206,13 +206,14 @@ def write_samples(settings: Settings) -> Path:
     """Draw the samples (or walks) `settings` ask for, write them to --out, and score them
     with --score."""
     generator = load_generator(settings.run, settings.precision, settings.raw, settings.best)
-    labels = requested_labels(settings.label, settings.n, generator_classes(generator), settings.run)
+    label = label_index(settings.label, settings.run)
+    labels = requested_labels(label, settings.n, generator_classes(generator), settings.run)
     frequencies = load_frequencies(settings.run)
     if frequencies is not None and settings.label is None:
         labels = proportional_labels(settings.n, frequencies)
     classifier = run_classifier(settings.run) if settings.score else None  # fail before writing
     if settings.interpolate:
-        walks = [interpolate(generator, settings.steps, settings.seed + i, settings.label)
+        walks = [interpolate(generator, settings.steps, settings.seed + i, label)
                  for i in range(settings.n)]
         images, columns = np.concatenate(walks), settings.steps
     else:

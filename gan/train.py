@@ -420,7 +420,8 @@ def train(settings: Settings) -> Path:
         data = make_training_data(images, settings, labels)
         run.fit(model, data, steps_per_epoch,
                 callbacks=[*quality, TrainingMonitor(run, settings, FixedInputs.draw(settings, n_classes))])
-        metrics = run.finish(discriminator_steps=int(model.d_optimizer.iterations.numpy()))
+        metrics = run.finish(discriminator_steps=int(model.d_optimizer.iterations.numpy()),
+                             classes=[] if settings.clusters else list(splits.classes))
     if not settings.quiet:
         print(f"{run.run_dir}: {metrics['epochs_trained']:.3g} epochs ({metrics['steps']} generator steps), "
               f"{metrics['train_seconds']:.0f} s; samples in {run.run_dir / 'samples.gif'}")

@@ -203,7 +203,8 @@ def train(settings: Settings) -> Path:
                 callbacks=[HeldOutNLL(data["validation"], run.run_dir / BEST_FILE, best_nll, run.logger, draw),
                            *([quality] if quality else [])])
         save_model(model, run.run_dir / MODEL_FILE)
-        final = final_metrics(model, run, data["test"], best_so_far(run.metrics["history"])[0])
+        final = {**final_metrics(model, run, data["test"], best_so_far(run.metrics["history"])[0]),
+                 "classes": list(splits.classes)}
         save_image(run.run_dir / "samples.png", image_grid(draw(64), 8))
         write_curves(run.metrics["history"], run.run_dir / "curves.png")
         if quality is not None:

@@ -167,3 +167,17 @@ def test_first_line_of_an_error():
 
     assert first_line(ValueError("bad value\nmore detail")) == "bad value"
     assert first_line(KeyError()) == "KeyError"
+
+
+def test_label_by_index_or_by_a_recorded_class_name(tmp_path):
+    from common.conditioning import label_index
+    from common.errors import UserError
+
+    (tmp_path / "metrics.json").write_text('{"classes": ["flags", "food_drink", "objects"]}')
+    assert label_index(None, tmp_path) is None and label_index("2", tmp_path) == 2
+    assert label_index("food_drink", tmp_path) == 1
+    with pytest.raises(UserError, match="'food' is not a class of .*its classes: flags, food_drink, objects"):
+        label_index("food", tmp_path)
+    (tmp_path / "metrics.json").write_text('{"classes": []}')
+    with pytest.raises(UserError, match="none recorded, so give an index"):
+        label_index("seven", tmp_path)

@@ -23,7 +23,7 @@ from PIL import Image
 from scipy.stats import norm
 
 from common.checkpoints import Checkpointer
-from common.conditioning import class_count, cycled_labels, requested_labels
+from common.conditioning import class_count, cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.data import Splits, image_shape_of, load_splits
 from common.errors import UserError, first_line, run_cli
@@ -256,8 +256,9 @@ class SampleSettings:
                                    "mixture fitted to the encoded training set (vae/prior.py)",
                          choices=PRIORS)
     components: int = setting(10, "mixture components of --prior gmm", positive=True)
-    label: int | None = setting(None, "conditional runs (vae.train --conditional): every sample "
-                                      "of this class (unset: the classes in turn)", min=0)
+    label: str | None = setting(None, "conditional runs (vae.train --conditional): every sample "
+                                      "of this class, an index or a class name (unset: the classes "
+                                      "in turn)")
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -305,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
 def write_samples(settings: SampleSettings) -> None:
     """Write the samples, traversals or interpolations `settings` ask for to --out."""
     model = load_vae(settings.run, settings.precision)
-    labels = requested_labels(settings.label, settings.n, model.n_classes, settings.run)
+    labels = requested_labels(label_index(settings.label, settings.run), settings.n, model.n_classes,
+                              settings.run)
     out = Path(settings.out)
     if model.n_classes and (settings.traverse or settings.interpolate):
         raise UserError("--traverse/--interpolate: not implemented for conditional runs; sample "

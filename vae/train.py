@@ -290,7 +290,8 @@ def train(settings: Settings) -> Path:
         # The final model first: a kill during the long NLL estimate must not lose it.
         save_model(model, run.run_dir / MODEL_FILE)
         write_figures(model, run.run_dir, test_images, splits.y_test, run.metrics["history"])
-        final = final_metrics(settings, model, test_data, test_images, splits.y_test)
+        final = {**final_metrics(settings, model, test_data, test_images, splits.y_test),
+                 "classes": list(splits.classes)}
         if quality is not None:
             final["sample_quality"] = {**quality.evaluate(run.metrics["epochs"]), "samples": quality.n}
         metrics = run.finish(**final)
