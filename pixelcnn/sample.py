@@ -1,7 +1,7 @@
 """Draw images from a trained PixelCNN: `python -m pixelcnn.sample --run RUN_DIR --n 64 --out s.png`.
 
 `--out` ending in .png writes a grid; .npz writes `images` uint8, (N, H, W) for grey and
-(N, H, W, 3) for colour. `--label C` (a class name's index) on a class-conditional run
+(N, H, W, 3) for colour. `--label C` (an index or a class name) on a class-conditional run
 draws only that class; unset, the classes in turn.
 
 Sampling is sequential: value i is drawn from p(x_i | x_<i) before value i + 1. The naive
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common.conditioning import cycled_labels, requested_labels
+from common.conditioning import cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
@@ -236,8 +236,8 @@ class Settings:
     out: str = setting("samples.png", "output: .png grid or .npz with uint8 `images`")
     n: int = setting(64, "number of samples", positive=True, max=100000)
     seed: int = setting(0, "seed of the uniforms each value is drawn with", min=0)
-    label: int | None = setting(None, "class-conditional runs: every sample of this class "
-                                      "(unset: the classes in turn)", min=0)
+    label: str | None = setting(None, "class-conditional runs: every sample of this class, an "
+                                      "index or a class name (unset: the classes in turn)")
     precision: str = precision_setting()
 
     def validate(self) -> None:
@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m pixelcnn.sample")
     with lock_if_writing_into(settings.run, settings.out):
         model = load_pixelcnn(settings.run, settings.precision)
-        labels = requested_labels(settings.label, settings.n, model.n_classes, settings.run)
+        labels = requested_labels(label_index(settings.label, settings.run), settings.n, model.n_classes,
+                                  settings.run)
         images = sample_images(sampler_of(model), model.image_shape, settings.n, settings.seed, labels)
         write_samples(Path(settings.out), images, model.n_classes or math.ceil(math.sqrt(len(images))))
     print(f"wrote {len(images)} samples to {settings.out}")
