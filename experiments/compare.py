@@ -228,7 +228,8 @@ def budget_text(settings: Settings) -> str:
     if settings.minutes:
         return (f"{settings.minutes:g} minutes of training steps per model (at most {settings.epochs} "
                 "epochs)")
-    return f"{settings.epochs} epoch(s) per model"
+    steps = f" of at most {settings.steps_per_epoch} steps" if settings.steps_per_epoch else ""
+    return f"{settings.epochs} epoch(s){steps} per model"
 
 
 def write_results(out: Path, results: dict[str, Any], figures: list[tuple[str, str]],

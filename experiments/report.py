@@ -149,6 +149,8 @@ def resolution_lines(results: dict[str, Any]) -> list[str]:
     """For every ranked metric and every pair of models: ranked, or not resolved (see
     `experiments.stats.comparison_sentence`)."""
     models = [name for name, row in results["rows"].items() if row.get("model")]
+    if is_quick(results):
+        return ["a quick run ranks nothing"]
     lines = []
     for key, label, _, _, lower in METRICS:
         if lower is None:
@@ -170,9 +172,19 @@ def seeds_text(results: dict[str, Any]) -> str:
     return f"{'/'.join(map(str, sorted(counts)))} seeds per model ({listed})"
 
 
+QUICK_NOTICE = ("**A quick run (`--quick`): it checks that the pipeline works with tiny budgets and "
+                "ranks nothing**; its models are barely trained, so their scores say nothing about the "
+                "families.")
+
+
+def is_quick(results: dict[str, Any]) -> bool:
+    return bool(results.get("settings", {}).get("quick"))
+
+
 def summary_text(results: dict[str, Any]) -> str:
-    """The report's opening paragraph."""
-    return (f"{results['samples']:,} samples per row and seed, scored against the "
+    """The report's opening paragraph (a quick run's begins by saying what it is)."""
+    quick = QUICK_NOTICE + " " if is_quick(results) else ""
+    return (f"{quick}{results['samples']:,} samples per row and seed, scored against the "
             f"{results['reference_size']:,} test images; {seeds_text(results)}; classifier test "
             f"accuracy {100 * results['classifier_test_accuracy']:.2f} %. Budget: {results['budget']}.")
 

@@ -56,6 +56,9 @@ def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_run
     assert "| *samples per seed* | – | 1,000 vs 10,000 test | 10 subsets of 1,000 vs 1,000 |" in report
     assert "2 seeds per model (VAE: 0, 1; GAN: 0, 1)" in report
     assert "## Which differences the seeds resolve" in report and "## FID against the number of samples" in report
+    assert report.splitlines()[2].startswith("**A quick run (`--quick`): it checks that the pipeline works")
+    assert "- a quick run ranks nothing" in report and "intervals do not overlap" not in report
+    assert "Budget: 1 epoch(s) of at most 20 steps per model." in report
     assert "| FID at 250 | FID at 500 | FID at 1,000 | FID∞ (fit in 1/N) |" in report
     assert "not with Inception FID" in report and "Theis et al. 2016" in report
     metrics = json.loads((out / "metrics.json").read_text())
