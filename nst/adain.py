@@ -41,7 +41,7 @@ from common.training import TrainingRun, TrainingSettings
 from nst import losses
 from nst.adain_net import AdaINStyleTransfer, adaptive_instance_norm
 from nst.color import match_color_histogram
-from nst.fast import (
+from nst.feedforward import (
     crop_dataset,
     list_images,
     load_content_photos,

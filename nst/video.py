@@ -74,7 +74,7 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
 
     source = Path(path)
     if source.is_dir():
-        from nst.fast import list_images
+        from nst.feedforward import list_images
 
         files = list_images(source)[:max_frames or None]
         return [load_image(file) for file in files], None
@@ -241,7 +241,8 @@ def stylize_frames(settings: VideoSettings, frames: list[np.ndarray],
 
 def stylize_frames_fast(settings: VideoSettings, frames: list[np.ndarray]) -> list[np.ndarray]:
     """The trained network on every frame (no temporal coupling: it is deterministic)."""
-    from nst.fast import finish, load_transform_net
+    from nst.fast import load_transform_net
+    from nst.feedforward import finish
 
     model = load_transform_net(settings.model, settings.precision)
     outputs = []

@@ -204,7 +204,7 @@ def tf_mean(images):
 
 def test_strength_and_preserve_color_blend_with_the_input():
     from nst import color
-    from nst.fast import finish
+    from nst.feedforward import finish
 
     rng = np.random.default_rng(4)
     stylised, content = 0.4 + 0.2 * rng.random((2, 6, 5, 3), dtype=np.float32)  # in gamut

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from common.images import load_image, to_uint8
-from nst.fast import list_images
+from nst.feedforward import list_images
 
 
 def main() -> None:
