@@ -68,15 +68,11 @@ def classifier_path(dataset: str, fingerprint: str) -> Path:
     return cache_dir() / f"{name}-{fingerprint[:16]}-v{CODE_VERSION}.keras"
 
 
-@keras.saving.register_keras_serializable(package="generative_models")
-class DigitCNN(keras.Model):
-    """conv-conv-pool-conv-conv-pool → dense (features) → dropout → dense (logits).
-
-    2×conv(`width`) and 2×conv(2·`width`), 3×3 ReLU, max-pooling with dropout, then a
-    `feature_size`-unit ReLU layer whose activations are the features. No batch norm, so
-    features do not depend on moving statistics lagging the weights. The dataset name and
-    fingerprint travel in the saved config so a cache file can be checked on load.
-    """
+class FeatureNetwork(keras.Model):
+    """A classifier whose penultimate layer gives the features: a trunk (each subclass's
+    `make_trunk`) ending in a `feature_size`-unit ReLU layer, then dropout and the class
+    logits. The dataset name and fingerprint travel in the saved config so a cache file can
+    be checked on load."""
 
     def __init__(self, dataset: str, fingerprint: str, width: int = 32, feature_size: int = 128,
                  dropout: float = 0.4, classes: int = N_CLASSES, image_options: dict | None = None,
@@ -91,15 +87,7 @@ class DigitCNN(keras.Model):
         self.head = keras.layers.Dense(classes, name="logits")
 
     def make_trunk(self) -> keras.Sequential:
-        blocks = []
-        for filters in (self.width, self.width, None, 2 * self.width, 2 * self.width, None):
-            if filters is None:
-                blocks += [keras.layers.MaxPooling2D(), keras.layers.Dropout(self.dropout_rate / 2)]
-            else:
-                blocks.append(keras.layers.Conv2D(filters, 3, activation="relu"))
-        return keras.Sequential(
-            [*blocks, keras.layers.Flatten(), keras.layers.Dense(self.feature_size, activation="relu")],
-            name="trunk")
+        raise NotImplementedError
 
     def build(self, input_shape):
         self.trunk.build(input_shape)
@@ -118,6 +106,26 @@ class DigitCNN(keras.Model):
                 "width": self.width, "feature_size": self.feature_size,
                 "dropout": self.dropout_rate, "classes": self.classes,
                 "image_options": self.image_options, "image_shape": list(self.image_shape)}
+
+
+@keras.saving.register_keras_serializable(package="generative_models")
+class DigitCNN(FeatureNetwork):
+    """The digits' network: conv-conv-pool-conv-conv-pool → the feature layer.
+
+    2×conv(`width`) and 2×conv(2·`width`), 3×3 ReLU, max-pooling with dropout. No batch norm,
+    so features do not depend on moving statistics lagging the weights.
+    """
+
+    def make_trunk(self) -> keras.Sequential:
+        blocks = []
+        for filters in (self.width, self.width, None, 2 * self.width, 2 * self.width, None):
+            if filters is None:
+                blocks += [keras.layers.MaxPooling2D(), keras.layers.Dropout(self.dropout_rate / 2)]
+            else:
+                blocks.append(keras.layers.Conv2D(filters, 3, activation="relu"))
+        return keras.Sequential(
+            [*blocks, keras.layers.Flatten(), keras.layers.Dense(self.feature_size, activation="relu")],
+            name="trunk")
 
 
 @keras.saving.register_keras_serializable(package="generative_models")
@@ -145,12 +153,11 @@ class ResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="generative_models")
-class SmallResNet(DigitCNN):
+class SmallResNet(FeatureNetwork):
     """A small ResNet for colour images (32×32 and up): He et al. 2016's CIFAR ResNet with
     two basic blocks per stage instead of three (a ResNet-14) — a 3×3 stem of `width`
     filters, three stages (width, 2·width, 4·width; the last two halve the size), global
-    average pooling, then the `feature_size`-unit ReLU feature layer, dropout and the class
-    logits as in `DigitCNN`."""
+    average pooling, then the `feature_size`-unit ReLU feature layer."""
 
     def make_trunk(self) -> keras.Sequential:
         layers = [keras.layers.Conv2D(self.width, 3, padding="same", use_bias=False),
@@ -171,7 +178,7 @@ class FeatureClassifier:
     in [0, 1]; returns NumPy arrays.
     """
 
-    def __init__(self, model: DigitCNN, data_dir: str | None = None):
+    def __init__(self, model: FeatureNetwork, data_dir: str | None = None):
         self.model = model
         self.dataset = model.dataset
         self.data_dir = data_dir  # where its dataset came from, for reference images
@@ -216,7 +223,7 @@ class TrainingResult:
 
 
 def classifier_network(dataset: str, splits: Splits, fingerprint: str, width: int,
-                       feature_size: int, image_options: dict | None = None) -> DigitCNN:
+                       feature_size: int, image_options: dict | None = None) -> FeatureNetwork:
     """A `DigitCNN` for 28×28 grey digits, else a `SmallResNet`, with one logit per class of
     `splits` (labels 0..classes−1); an unlabelled dataset (labels −1) is a `UserError`."""
     labels = np.concatenate([splits.y_train, splits.y_test])
@@ -302,7 +309,7 @@ def load_cached_classifier(dataset: str, fingerprint: str, data_dir: str | None 
         reason = first_line(error)[:200]
         raise UserError(f"{path}: corrupt classifier cache ({reason}); "
                         f"{_rebuild_hint(dataset)} --overwrite") from None
-    if not isinstance(model, DigitCNN) or (model.dataset, model.fingerprint) != (dataset, fingerprint):
+    if not isinstance(model, FeatureNetwork) or (model.dataset, model.fingerprint) != (dataset, fingerprint):
         found = getattr(model, "dataset", type(model).__name__)
         raise UserError(f"{path}: holds a classifier for {found!r} (other data), not this "
                         f"{dataset} copy; {_rebuild_hint(dataset)} --overwrite")
