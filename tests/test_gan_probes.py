@@ -44,7 +44,7 @@ def test_separate_trains_a_fresh_discriminator_against_a_saved_generator(tmp_pat
 @pytest.mark.parametrize("argv, fragment", [
     (["separate"], "needs --run"),
     (["separate", "--run", "missing"], "no such run folder"),
-    (["draw", "--steps", "0"], "must be positive"),
+    (["draw", "--steps", "0"], "must be greater than 0"),
     (["draw", "--out", "draw.gif"], "--out draw.gif"),
 ])
 def test_bad_input_is_a_user_error(argv, fragment, tmp_path, monkeypatch):

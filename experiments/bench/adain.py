@@ -12,8 +12,9 @@ architecture are timed unless --model is given. Needs VGG19_WEIGHTS and DATA_DIR
 
 from __future__ import annotations
 
-import argparse
+import os
 import time
+from dataclasses import dataclass
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
 
@@ -21,7 +22,8 @@ import common  # noqa: F401  (quiets TensorFlow before it loads)
 import numpy as np
 import tensorflow as tf
 
-from common.config import PRECISIONS
+from common.config import PRECISIONS, parse_settings, setting
+from common.errors import UserError, run_cli
 from common.precision import use_precision
 from experiments.bench.fast import images_per_second, optimisation_seconds
 from nst.adain import load_adain, style_statistics, stylize_batch
@@ -52,32 +54,41 @@ def adain_images_per_second(net: AdaINStyleTransfer, size: int, batch: int, repe
     return batch * repeats / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a trained AdaIN .keras model (default: untrained)")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--probe-iterations", type=int, default=3)
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="compute dtype policy of the AdaIN network")
-    args = parser.parse_args()
-    with use_precision(args.precision):
-        net = (load_adain(args.model, args.precision) if args.model
+@dataclass
+class BenchSettings:
+    model: str | None = setting(None, "a trained AdaIN .keras model (unset: an untrained one)")
+    size: int = setting(512, "long side of the images, in pixels", min=4)
+    batch: int = setting(4, "images per call", positive=True)
+    repeats: int = setting(3, "timed calls", positive=True)
+    probe_iterations: int = setting(3, "L-BFGS iterations timed for nst.run's cost",
+                                    positive=True)
+    precision: str = setting("float32", "compute dtype policy of the AdaIN network",
+                             choices=PRECISIONS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.bench.adain")
+    if "DATA_DIR" not in os.environ:  # the L-BFGS line at the end reads its images
+        raise UserError("set DATA_DIR to the shared assets (its images/ hold tubingen.jpg and "
+                        "starry_night.jpg)")
+    with use_precision(settings.precision):
+        net = (load_adain(settings.model, settings.precision) if settings.model
                else AdaINStyleTransfer.from_vgg19(vgg19_weights()))
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    shape = f"{args.size}x{args.size * 3 // 4}"
+    size, batch, repeats = settings.size, settings.batch, settings.repeats
+    shape = f"{size}x{size * 3 // 4}"
     for per_image, what in ((False, "one style for all"), (True, "a new style per image")):
-        rate = adain_images_per_second(net, args.size, args.batch, args.repeats, per_image)
+        rate = adain_images_per_second(net, size, batch, repeats, per_image)
         print(f"{device}: nst.adain stylize at {shape} ({what}): {rate:.2f} images/s "
-              f"({1 / rate:.3f} s/image, batch {args.batch})", flush=True)
-    rate = images_per_second(TransformNet(), args.size, args.batch, args.repeats)
+              f"({1 / rate:.3f} s/image, batch {batch})", flush=True)
+    rate = images_per_second(TransformNet(), size, batch, repeats)
     print(f"{device}: nst.fast stylize at {shape}: {rate:.2f} images/s ({1 / rate:.3f} s/image, "
-          f"batch {args.batch})", flush=True)
-    seconds = optimisation_seconds(args.size, 1, args.probe_iterations)
-    print(f"{device}: nst.run, one L-BFGS iteration at {args.size} px: {seconds:.2f} s "
+          f"batch {batch})", flush=True)
+    seconds = optimisation_seconds(size, 1, settings.probe_iterations)
+    print(f"{device}: nst.run, one L-BFGS iteration at {size} px: {seconds:.2f} s "
           f"({1 / seconds:.3f} iterations/s; 300 iterations: {300 * seconds:.0f} s/image)")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

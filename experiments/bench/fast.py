@@ -9,9 +9,9 @@ learnt, so an untrained network with the same architecture is timed unless --mod
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from dataclasses import dataclass
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
 
@@ -19,7 +19,8 @@ import common  # noqa: F401  (quiets TensorFlow before it loads)
 import numpy as np
 import tensorflow as tf
 
-from common.config import PRECISIONS
+from common.config import PRECISIONS, parse_settings, setting
+from common.errors import run_cli
 from common.precision import use_precision
 from nst.fast import load_transform_net
 from nst.transform import TransformNet
@@ -54,27 +55,33 @@ def optimisation_seconds(size: int, iterations: int, probe: int) -> float:
     return (time.perf_counter() - started) / probe * iterations
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a trained .keras network (default: untrained, same shape)")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--probe-iterations", type=int, default=5)
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="compute dtype policy of the transformation network")
-    args = parser.parse_args()
-    with use_precision(args.precision):
-        model = load_transform_net(args.model, args.precision) if args.model else TransformNet()
+@dataclass
+class BenchSettings:
+    model: str | None = setting(None, "a trained .keras network (unset: an untrained one of the same shape)")
+    size: int = setting(512, "long side of the images, in pixels", min=4)
+    batch: int = setting(4, "images per call", positive=True)
+    repeats: int = setting(3, "timed calls", positive=True)
+    probe_iterations: int = setting(5, "L-BFGS iterations timed to estimate a 300-iteration "
+                                       "optimisation (needs $DATA_DIR)", positive=True)
+    precision: str = setting("float32", "compute dtype policy of the transformation network",
+                             choices=PRECISIONS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.bench.fast")
+    with use_precision(settings.precision):
+        model = (load_transform_net(settings.model, settings.precision) if settings.model
+                 else TransformNet())
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    rate = images_per_second(model, args.size, args.batch, args.repeats)
-    print(f"{device}: fast style transfer at {args.size}x{args.size * 3 // 4}: "
-          f"{rate:.2f} images/s ({1 / rate:.3f} s/image, batch {args.batch})")
+    rate = images_per_second(model, settings.size, settings.batch, settings.repeats)
+    print(f"{device}: fast style transfer at {settings.size}x{settings.size * 3 // 4}: "
+          f"{rate:.2f} images/s ({1 / rate:.3f} s/image, batch {settings.batch})")
     if "DATA_DIR" in os.environ:
-        seconds = optimisation_seconds(args.size, 300, args.probe_iterations)
-        print(f"{device}: optimisation (nst.run, L-BFGS, 300 iterations) at {args.size} px: "
+        seconds = optimisation_seconds(settings.size, 300, settings.probe_iterations)
+        print(f"{device}: optimisation (nst.run, L-BFGS, 300 iterations) at {settings.size} px: "
               f"{seconds:.0f} s/image; speed-up {seconds * rate:.0f}x")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

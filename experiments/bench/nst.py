@@ -19,13 +19,13 @@ Prints, for tubingen.jpg × starry_night.jpg with the default losses:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Self
@@ -38,12 +38,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.config import parse_settings, precision_setting, setting
+from common.errors import run_cli
 from common.images import load_image, resize_long_side
 from common.plots import plot_curves
 from nst import optimize
 from nst.layers import vgg19_weights
 from nst.model import StyleTransferObjective, compute_targets, feature_extractor, load_vgg19, preprocess
-from nst.run import DEFAULT_STYLE_LAYERS, Settings
+from nst.run import DEFAULT_STYLE_LAYERS, Settings, parse_bytes
 
 DEFAULTS = Settings()
 STYLE_LAYERS = {item.split(":")[0]: float(item.split(":")[1]) for item in DEFAULT_STYLE_LAYERS}
@@ -147,20 +149,26 @@ def iterations_to(losses: list[float], target: float) -> int | None:
     return next((i for i, loss in enumerate(losses) if loss <= target), None)
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--repeats", type=int, default=10, help="timed iterations per measurement")
-    parser.add_argument("--precision", default="float32",
-                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
-    parser.add_argument("--convergence-size", type=int, default=256)
-    parser.add_argument("--convergence-iterations", type=int, default=300, help="0 to skip")
-    parser.add_argument("--curves", default="experiments/results/nst/convergence.png")
-    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[],
-                        help="peak memory table at these long sides (then nothing else runs)")
-    parser.add_argument("--max-memory", default="1G", help="the tiles' budget in that table")
-    parser.add_argument("--one-evaluation", type=int, help=argparse.SUPPRESS)  # the child
-    return parser.parse_args()
+@dataclass
+class BenchSettings:
+    sizes: list[int] = setting([256, 512], "long sides to time, in pixels", positive=True)
+    repeats: int = setting(10, "timed iterations per measurement", positive=True)
+    precision: str = precision_setting()
+    convergence_size: int = setting(256, "long side of the convergence run, in pixels",
+                                    positive=True)
+    convergence_iterations: int = setting(300, "iterations of the convergence run; 0 to skip",
+                                          min=0)
+    curves: str = setting("experiments/results/nst/convergence.png",
+                          "where to plot the convergence curves")
+    memory_sizes: list[int] = setting([], "peak memory table at these long sides (then nothing "
+                                          "else runs)", positive=True)
+    max_memory: str = setting("1G", "the tiles' budget in that table")
+    one_evaluation: int | None = setting(None, "internal: the fresh process of --memory-sizes, "
+                                               "measuring this one long side", positive=True)
+
+    def validate(self) -> None:
+        if self.max_memory != "none":  # "none": the untiled child of --memory-sizes
+            parse_bytes(self.max_memory, "--max-memory")
 
 
 def one_evaluation(content: np.ndarray, style: np.ndarray, size: int,
@@ -276,30 +284,31 @@ def report_convergence(vgg: keras.Model, content: np.ndarray, style: np.ndarray,
     print(f"wrote {curves_path}")
 
 
-def main() -> None:
-    args = parse_args()
-    keras.mixed_precision.set_global_policy(args.precision)
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(BenchSettings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.bench.nst")
+    keras.mixed_precision.set_global_policy(settings.precision)
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
-    if args.one_evaluation:
-        one_evaluation(content, style, args.one_evaluation, args.max_memory)
+    if settings.one_evaluation:
+        one_evaluation(content, style, settings.one_evaluation, settings.max_memory)
         return
-    if args.memory_sizes:
-        report_memory(args.memory_sizes, args.max_memory)
+    if settings.memory_sizes:
+        report_memory(settings.memory_sizes, settings.max_memory)
         return
     vgg = load_vgg19(vgg19_weights())
-    print(f"precision {args.precision}, {os.cpu_count()} CPUs, load average "
+    print(f"precision {settings.precision}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}, GPU: {bool(tf.config.list_physical_devices('GPU'))}")
     print("seconds per iteration (wall / CPU); ratio to the floor (wall / CPU); L-BFGS from "
           "its 2nd iteration on, with evaluations per iteration and the time before it")
-    for size in args.sizes:
-        report_speed(vgg, content, style, size, args.repeats)
+    for size in settings.sizes:
+        report_speed(vgg, content, style, size, settings.repeats)
     if tf.config.list_physical_devices("GPU"):
         report_gpu_reference(vgg, content, style)
-    if args.convergence_iterations:
-        report_convergence(vgg, content, style, args.convergence_size,
-                           args.convergence_iterations, args.curves)
+    if settings.convergence_iterations:
+        report_convergence(vgg, content, style, settings.convergence_size,
+                           settings.convergence_iterations, settings.curves)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -9,11 +9,12 @@ in a training folder). Files from packages that are not installed are left out, 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from common.config import parse_settings, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, save_image
 
@@ -44,10 +45,19 @@ def source_folder(source: str) -> Path | None:
     return None if spec is None else Path(spec.origin).parent / inside
 
 
+@dataclass
+class Settings:
+    out: str | None = setting(None, "folder to write content/, style/, unseen/ to (required)")
+
+    def validate(self) -> None:
+        if not self.out:
+            raise UserError("--out: a folder to write to is required")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder to write content/, style/, unseen/ to")
-    out = Path(parser.parse_args(argv).out)
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.scripts.adain_data")
+    out = Path(settings.out)
     for folder, files in FILES.items():
         written = 0
         for source, name in files:

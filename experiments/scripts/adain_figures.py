@@ -10,8 +10,8 @@ printed is a command a user can run), then the results are laid side by side:
 
 from __future__ import annotations
 
-import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import common  # noqa: F401  (quiets TensorFlow before it loads)
@@ -19,10 +19,13 @@ import common  # noqa: F401  (quiets TensorFlow before it loads)
 # isort: split
 import numpy as np
 
+from common.config import parse_settings, setting
+from common.errors import UserError, run_cli
 from common.images import load_image, resize, save_image
 from common.plots import image_grid
 from nst import adain
 
+MIN_SIDE = 16  # nst.adain stylize's smallest --size and --style-size
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 WEIGHTS = ((1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0))
 
@@ -48,39 +51,50 @@ def strip(images: list[np.ndarray], height: int) -> np.ndarray:
     return image_grid(cells, len(cells))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--size", default="384", help="long side of the content")
-    parser.add_argument("--style-size", default="256", help="long side of the styles")
-    parser.add_argument("--out", default="experiments/results/nst")
-    parser.add_argument("--work", default="runs/adain_figures")
-    args = parser.parse_args()
+@dataclass
+class Settings:
+    model: str | None = setting(None, "a trained AdaIN model (.keras) (required)")
+    size: int = setting(384, "long side of the content", min=MIN_SIDE)
+    style_size: int = setting(256, "long side of the styles", min=MIN_SIDE)
+    out: str = setting("experiments/results/nst", "folder for the four pictures")
+    work: str = setting("runs/adain_figures", "folder for each stylised image and the mask")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise UserError("--model: a trained AdaIN model (.keras) is required")
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.scripts.adain_figures")
+    if "DATA_DIR" not in os.environ:
+        raise UserError("set DATA_DIR to the shared assets (its images/ hold tubingen.jpg, "
+                        "starry_night.jpg and woman-with-hat-matisse.jpg)")
     images = Path(os.environ["DATA_DIR"]) / "images"
     content, unseen, seen = (images / "tubingen.jpg", images / "woman-with-hat-matisse.jpg",
                              images / "starry_night.jpg")
-    work, out = Path(args.work), Path(args.out)
-    sizes = ("--size", args.size, "--style-size", args.style_size)
+    work, out = Path(settings.work), Path(settings.out)
+    sizes = ("--size", str(settings.size), "--style-size", str(settings.style_size))
     photo = load_image(content)
-    alphas = [stylized(args.model, content, [unseen], work / f"alpha_{a}.png", *sizes, "--alpha", str(a))
+    alphas = [stylized(settings.model, content, [unseen], work / f"alpha_{a}.png", *sizes, "--alpha", str(a))
               for a in ALPHAS]
-    kept = stylized(args.model, content, [unseen], work / "preserve_color.png", *sizes,
+    kept = stylized(settings.model, content, [unseen], work / "preserve_color.png", *sizes,
                     "--preserve-color")
     save_image(out / "adain_unseen.png", strip([photo, load_image(unseen), alphas[-1], kept], 256))
     save_image(out / "adain_alpha.png", strip(alphas, 192))
-    mixed = [stylized(args.model, content, [unseen, seen], work / f"mix_{w[0]}.png", *sizes,
+    mixed = [stylized(settings.model, content, [unseen, seen], work / f"mix_{w[0]}.png", *sizes,
                       "--weights", *map(str, w)) for w in WEIGHTS]
     save_image(out / "adain_interpolation.png",
                strip([load_image(unseen), *mixed, load_image(seen)], 160))
     mask = np.zeros((768, 1024, 3), np.float32)
     mask[:330] = 1.0  # the sky of the Tübingen photo
     save_image(work / "mask.png", mask)
-    both = stylized(args.model, content, [seen, unseen], work / "mask_two.png", *sizes,
+    both = stylized(settings.model, content, [seen, unseen], work / "mask_two.png", *sizes,
                     "--mask", str(work / "mask.png"))
-    one = stylized(args.model, content, [seen], work / "mask_one.png", *sizes,
+    one = stylized(settings.model, content, [seen], work / "mask_one.png", *sizes,
                    "--mask", str(work / "mask.png"))
     save_image(out / "adain_mask.png", strip([mask, both, one], 224))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -10,15 +10,16 @@ the files go to a temporary folder beside DIR, renamed to DIR at the end.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from common.data import DATASET_NAMES, load_splits
+from common.config import parse_settings, setting
+from common.data import DATASET_NAMES, check_dataset, check_image_options, load_splits
 from common.errors import UserError, run_cli
 from common.images import to_uint8
 
@@ -36,25 +37,34 @@ def export_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarra
             target / f"{split}_{index:06d}.png")
 
 
+@dataclass
+class Settings:
+    dataset: str | None = setting(None, " | ".join(DATASET_NAMES) + " (required)")
+    image_size: int | None = setting(None, "side in pixels (unset: the dataset's own)")
+    channels: int | None = setting(None, "1 or 3 (unset: the dataset's own)")
+    data_dir: str | None = setting(None, "where the dataset's files are (unset: $DATA_DIR)")
+    splits: list[str] = setting(list(SPLITS), "which splits to write", choices=SPLITS)
+    out: str | None = setting(None, "folder to create; must not exist (required)")
+
+    def validate(self) -> None:
+        if not self.dataset or not self.out:
+            raise UserError("needs --dataset NAME and --out DIR (a folder that does not exist yet)")
+        check_dataset(self.dataset)
+        check_image_options(self.image_size, self.channels)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True, help=" | ".join(DATASET_NAMES))
-    parser.add_argument("--image-size", type=int, help="side in pixels (unset: the dataset's own)")
-    parser.add_argument("--channels", type=int, help="1 or 3 (unset: the dataset's own)")
-    parser.add_argument("--data-dir", help="where the dataset's files are (default: $DATA_DIR)")
-    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS),
-                        help="which splits to write")
-    parser.add_argument("--out", required=True, help="folder to create; must not exist")
-    args = parser.parse_args(argv)
-    out = Path(args.out).expanduser()
+    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0],
+                              prog="python -m experiments.scripts.export_images")
+    out = Path(settings.out).expanduser()
     if out.exists():
         raise UserError(f"{out} already exists; choose a new folder")
-    splits = load_splits(args.dataset, args.data_dir, image_size=args.image_size,
-                         channels=args.channels)
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                         channels=settings.channels)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        for split in args.splits:
+        for split in settings.splits:
             images, labels = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
             export_split(partial, split, images, labels, splits.classes)
             print(f"{split}: {len(images)} images")

@@ -13,18 +13,22 @@
   D loss (`gan.losses.discriminator_loss`) and its accuracy printed every 100 steps. If it
   soon tells them apart, D's architecture sees the flaws and the GAN's trouble lies in the
   game between the two.
+
+Each probe lists its own flags: `python -m experiments.scripts.gan_probes draw --help`.
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common.data import load_splits
+from common.config import parse_command, setting
+from common.data import check_dataset, load_splits
 from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, save_image
 from common.plots import image_grid
@@ -33,9 +37,56 @@ from gan.model import UPSAMPLING, build_discriminator, build_generator, from_uni
 from gan.sample import generator_classes, load_generator, output_activation
 
 
-def real_images(args: argparse.Namespace, activation: str) -> np.ndarray:
+@dataclass
+class ProbeSettings:
+    """The settings both probes share."""
+
+    dataset: str = setting("shapes", "dataset (docs/datasets.md)")
+    data_dir: str | None = setting(None, "where the dataset's files are (unset: $DATA_DIR)")
+    image_size: int = setting(32, "side of the images, in pixels", positive=True)
+    width: int = setting(32, "the dcgan width of G (draw) or D (separate)", positive=True)
+    seed: int = setting(0, "seed", min=0)
+
+    def validate(self) -> None:
+        check_dataset(self.dataset)
+
+
+@dataclass
+class DrawSettings(ProbeSettings):
+    upsample: str = setting("transposed", "G's doublings", choices=UPSAMPLING)
+    noise_dim: int = setting(100, "length of z", positive=True)
+    images: int = setting(512, "training images fitted", positive=True)
+    steps: int = setting(3000, "regression steps", positive=True)
+    out: str = setting("draw.png", "the picture written")
+
+    def validate(self) -> None:
+        super().validate()
+        if Path(self.out).suffix.lower() not in SAVE_FORMATS:
+            raise UserError(f"--out {self.out}: write a {', '.join(SAVE_FORMATS)} picture")
+
+
+@dataclass
+class SeparateSettings(ProbeSettings):
+    run: str | None = setting(None, "a gan.train run folder (required)")
+    raw: bool = setting(False, "the trained generator even when the run saved an EMA one")
+    steps: int = setting(1000, "discriminator steps", positive=True)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.run:
+            raise UserError("separate needs --run (a gan.train run folder)")
+
+
+PROG = "python -m experiments.scripts.gan_probes"
+COMMANDS = {"draw": (DrawSettings, "Fit G by regression to training images; write its outputs "
+                                   "beside them."),
+            "separate": (SeparateSettings, "Train a fresh D against a run's frozen G; print its "
+                                           "accuracy.")}
+
+
+def real_images(settings: ProbeSettings, activation: str) -> np.ndarray:
     """The training split in the generator's output range."""
-    splits = load_splits(args.dataset, args.data_dir, image_size=args.image_size)
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size)
     return from_unit_range(splits.x_train, activation).astype(np.float32)
 
 
@@ -61,26 +112,28 @@ def fit_generator(generator: keras.Model, targets: np.ndarray, noise: np.ndarray
     return loss
 
 
-def draw(args: argparse.Namespace) -> None:
-    """Fit G to `args.images` training images; write its outputs beside the targets."""
-    images = real_images(args, "linear")[:args.images]
-    generator = build_generator("dcgan", args.noise_dim, "linear", images.shape[1:], args.width,
-                                upsample=args.upsample)
-    noise = np.random.default_rng(args.seed).normal(size=(len(images), args.noise_dim)).astype(np.float32)
-    fit_generator(generator, images, noise, args.steps, args.seed)
+def draw(settings: DrawSettings) -> None:
+    """Fit G to `settings.images` training images; write its outputs beside the targets."""
+    images = real_images(settings, "linear")[:settings.images]
+    generator = build_generator("dcgan", settings.noise_dim, "linear", images.shape[1:],
+                                settings.width, upsample=settings.upsample)
+    noise = np.random.default_rng(settings.seed).normal(size=(len(images), settings.noise_dim))
+    noise = noise.astype(np.float32)
+    fit_generator(generator, images, noise, settings.steps, settings.seed)
     drawn = to_unit_range(generator(noise[:32], training=False).numpy(), "linear")
     pairs = np.stack([drawn, to_unit_range(images[:32], "linear")], axis=1).reshape(-1, *images.shape[1:])
-    save_image(args.out, image_grid(pairs, columns=16))
-    print(f"wrote {args.out}: G's outputs (odd columns) beside their targets (even columns)")
+    save_image(settings.out, image_grid(pairs, columns=16))
+    print(f"wrote {settings.out}: G's outputs (odd columns) beside their targets (even columns)")
 
 
-def separate(args: argparse.Namespace) -> None:
+def separate(settings: SeparateSettings) -> None:
     """Train a fresh D against a run's frozen generator; print its accuracy on both."""
-    generator = load_generator(args.run, raw=args.raw)
+    generator = load_generator(settings.run, raw=settings.raw)
     if generator_classes(generator):
-        raise UserError(f"{args.run}: a conditional generator; separate takes unconditional runs")
-    images = real_images(args, output_activation(generator))
-    discriminator = build_discriminator("dcgan", images.shape[1:], args.width)
+        raise UserError(f"{settings.run}: a conditional generator; separate takes unconditional "
+                        "runs")
+    images = real_images(settings, output_activation(generator))
+    discriminator = build_discriminator("dcgan", images.shape[1:], settings.width)
     optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
 
     @tf.function
@@ -93,8 +146,8 @@ def separate(args: argparse.Namespace) -> None:
                                       discriminator.trainable_variables))
         return tf.reduce_mean(tf.cast(real_out > 0, tf.float32)), tf.reduce_mean(tf.cast(fake_out < 0, tf.float32))
 
-    rng, size = np.random.default_rng(args.seed), generator.inputs[0].shape[-1]
-    for index in range(1, args.steps + 1):
+    rng, size = np.random.default_rng(settings.seed), generator.inputs[0].shape[-1]
+    for index in range(1, settings.steps + 1):
         z = rng.normal(size=(64, size)).astype(np.float32)
         real_right, fake_right = step(images[rng.integers(0, len(images), 64)], z)
         if index % 100 == 0:
@@ -103,32 +156,16 @@ def separate(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("probe", choices=("draw", "separate"))
-    parser.add_argument("--dataset", default="shapes")
-    parser.add_argument("--data-dir", help="where the dataset's files are (default: $DATA_DIR)")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--width", type=int, default=32, help="the dcgan width of G (draw) or D (separate)")
-    parser.add_argument("--upsample", choices=UPSAMPLING, default="transposed", help="draw: G's doublings")
-    parser.add_argument("--noise-dim", type=int, default=100, help="draw: length of z")
-    parser.add_argument("--images", type=int, default=512, help="draw: training images fitted")
-    parser.add_argument("--steps", type=int, default=None, help="steps (default: draw 3000, separate 1000)")
-    parser.add_argument("--run", help="separate: a gan.train run folder")
-    parser.add_argument("--raw", action="store_true",
-                        help="separate: the trained generator even when the run saved an EMA one")
-    parser.add_argument("--out", default="draw.png", help="draw: the picture written")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.steps is None:
-        args.steps = 3000 if args.probe == "draw" else 1000
-    if args.steps < 1 or args.images < 1 or args.width < 1:
-        raise UserError("--steps, --images and --width must be positive")
-    keras.utils.set_random_seed(args.seed)
-    if args.probe == "draw" and Path(args.out).suffix.lower() not in SAVE_FORMATS:
-        raise UserError(f"--out {args.out}: write a {', '.join(SAVE_FORMATS)} picture")
-    if args.probe == "separate" and not args.run:
-        raise UserError("separate needs --run (a gan.train run folder)")
-    (draw if args.probe == "draw" else separate)(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]):  # each probe lists its own flags with PROBE --help
+        print(f"usage: {PROG} {'|'.join(COMMANDS)} [options]\n\n{__doc__.splitlines()[0]}\n")
+        for probe, (_, description) in COMMANDS.items():
+            print(f"  {probe:9} {description}")
+        print(f"\neach probe's flags: {PROG} PROBE --help")
+        return
+    probe, settings = parse_command(argv, PROG, COMMANDS)
+    keras.utils.set_random_seed(settings.seed)
+    (draw if probe == "draw" else separate)(settings)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,15 @@ idle machine: the point is the time axis.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from common.config import parse_settings, setting
+from common.errors import RunFailed, run_cli
+from common.files import read_json
 from common.images import load_image
 from common.plots import plot_curves, titled_images
 
@@ -40,43 +42,49 @@ def finest_scale_curve(metrics: dict) -> tuple[list[float], list[float]]:
     return [point[0] for point in curve], [point[1] for point in curve]
 
 
+@dataclass
+class Settings:
+    size: int = setting(512, "long side of every candidate's output, in pixels", positive=True)
+    budget: float = setting(180.0, "seconds, marked on the plot", positive=True)
+    runs: str = setting("runs/nst_defaults", "folder of the candidates' run folders")
+    out: str = setting("experiments/results/nst",
+                       "folder for defaults_loss_vs_time.png and defaults_candidates.jpg")
+
+
 def run_candidate(run_dir: Path, extra: list[str], size: int, images: Path) -> dict:
     if not (run_dir / "metrics.json").is_file():
-        subprocess.run([sys.executable, "-m", "nst.run", "--content",
-                        str(images / "tubingen.jpg"), "--style", str(images / "starry_night.jpg"),
-                        "--size", str(size), "--run-dir", str(run_dir), "--quiet", *extra],
-                       check=True)
-    return json.loads((run_dir / "metrics.json").read_text())
+        child = subprocess.run([sys.executable, "-m", "nst.run", "--content",
+                                str(images / "tubingen.jpg"), "--style",
+                                str(images / "starry_night.jpg"), "--size", str(size),
+                                "--run-dir", str(run_dir), "--quiet", *extra])
+        if child.returncode:
+            raise RunFailed(f"{run_dir}: nst.run failed (exit {child.returncode})")
+    return read_json(run_dir / "metrics.json", "metrics file")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--budget", type=float, default=180, help="seconds, marked on the plot")
-    parser.add_argument("--runs", default="runs/nst_defaults")
-    parser.add_argument("--out", default="experiments/results/nst",
-                        help="folder for defaults_loss_vs_time.png and defaults_candidates.jpg")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.scripts.nst_defaults")
     images = Path(os.environ.get("DATA_DIR", "../shared/assets")) / "images"
     curves, outputs = {}, {}
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
     for name, extra in CANDIDATES.items():
-        run_dir = Path(args.runs) / "_".join(flag.lstrip("-") for flag in extra)
-        metrics = run_candidate(run_dir, extra, args.size, images)
+        run_dir = Path(settings.runs) / "_".join(flag.lstrip("-") for flag in extra)
+        metrics = run_candidate(run_dir, extra, settings.size, images)
         curves[name] = finest_scale_curve(metrics)
         summary = f"{metrics['wall_seconds']:.0f} s, loss {metrics['final_loss']:.3g}"
         outputs[f"{name}\n{summary}"] = load_image(run_dir / "output.png")
         print(f"  {name:40} {summary}, {metrics['iterations']} iterations "
               f"{metrics['iterations_per_scale']}  ({run_dir / 'output.png'})")
-    quick_end = max(seconds[-1] for seconds, _ in curves.values() if seconds[-1] < 2 * args.budget)
-    plot_curves(f"{args.out}/defaults_loss_vs_time.png", curves, log_y=True,
-                title=f"nst.run at {args.size} px: loss at full size against time",
+    quick_end = max(seconds[-1] for seconds, _ in curves.values() if seconds[-1] < 2 * settings.budget)
+    plot_curves(f"{settings.out}/defaults_loss_vs_time.png", curves, log_y=True,
+                title=f"nst.run at {settings.size} px: loss at full size against time",
                 xlabel="seconds since the run started (coarser scales come before each line)",
                 ylabel="total loss J at full size", xlim=(0, 1.35 * quick_end),
-                vertical_lines={f"{args.budget / 60:g} min": args.budget})
-    titled_images(f"{args.out}/defaults_candidates.jpg", outputs)
-    print(f"wrote {args.out}/defaults_loss_vs_time.png and defaults_candidates.jpg")
+                vertical_lines={f"{settings.budget / 60:g} min": settings.budget})
+    titled_images(f"{settings.out}/defaults_candidates.jpg", outputs)
+    print(f"wrote {settings.out}/defaults_loss_vs_time.png and defaults_candidates.jpg")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,4 +1,4 @@
-"""A sky/not-sky label mask for --style-mask: `python -m experiments.scripts.nst_sky_mask PHOTO OUT.png`.
+"""A sky/not-sky label mask for --style-mask: `python -m experiments.scripts.nst_sky_mask --photo PHOTO --out OUT.png`.
 
 Sky = blue, fairly bright pixels (B > R + 0.08 and B > 0.45), opened to drop specks, kept
 only in connected pieces of at least 2 % of the image, then closed to fill small holes.
@@ -8,12 +8,27 @@ White = sky, black = the rest: with `--style-mask OUT.png` the first style paint
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from common.images import load_image, save_image
+from common.config import parse_settings, setting
+from common.errors import UserError, run_cli
+from common.images import SAVE_FORMATS, load_image, save_image
+
+
+@dataclass
+class Settings:
+    photo: str | None = setting(None, "the photo whose sky is masked (required)")
+    out: str | None = setting(None, "the mask to write: .png, .jpg or .jpeg (required)")
+
+    def validate(self) -> None:
+        if not (self.photo and self.out):
+            raise UserError("needs --photo PHOTO and --out OUT.png")
+        if Path(self.out).suffix.lower() not in SAVE_FORMATS:
+            raise UserError(f"--out {self.out}: write a {', '.join(SAVE_FORMATS)} picture")
 
 
 def sky_mask(photo: np.ndarray) -> np.ndarray:
@@ -25,5 +40,12 @@ def sky_mask(photo: np.ndarray) -> np.ndarray:
     return ndimage.binary_closing(sky, iterations=5).astype(np.float32)
 
 
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(Settings, argv, __doc__.splitlines()[0],
+                              prog="python -m experiments.scripts.nst_sky_mask")
+    save_image(settings.out, sky_mask(load_image(settings.photo)))
+    print(f"wrote {settings.out}")
+
+
 if __name__ == "__main__":
-    save_image(sys.argv[2], sky_mask(load_image(sys.argv[1])))
+    run_cli(main)

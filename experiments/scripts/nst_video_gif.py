@@ -8,41 +8,55 @@ metrics.json.
 
 from __future__ import annotations
 
-import argparse
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from common.config import parse_settings, setting
+from common.errors import UserError, run_cli
+from common.files import read_json
 from common.images import load_image, to_uint8
 from nst.feedforward import list_images
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clip", required=True, help="the input frames' folder")
-    parser.add_argument("--runs", nargs="+", required=True, help="nst.video run folders")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--fps", type=float, default=12.0)
-    args = parser.parse_args()
-    columns = [[load_image(path) for path in list_images(args.clip)]]
-    for run in args.runs:
-        metrics = json.loads((Path(run) / "metrics.json").read_text())
-        print(f"{run}: temporal error {metrics['temporal_error']:.5f} "
-              f"(input frames {metrics['input_temporal_error']:.5f}), "
-              f"{metrics['seconds_per_frame']:.1f} s/frame, independent {metrics['independent']}")
-        columns.append([load_image(path) for path in list_images(Path(run) / "frames")])
+@dataclass
+class Settings:
+    clip: str | None = setting(None, "the input frames' folder (required)")
+    runs: list[str] | None = setting(None, "nst.video run folders (required)")
+    output: str | None = setting(None, "the GIF to write (required)")
+    fps: float = setting(12.0, "frames per second of the GIF", positive=True)
+
+    def validate(self) -> None:
+        if not (self.clip and self.runs and self.output):
+            raise UserError("needs --clip DIR, --runs RUN [RUN ...] and --output OUT.gif")
+
+
+def run_frames(run: str) -> list[np.ndarray]:
+    """A run's frames, after printing its temporal-consistency error from metrics.json."""
+    metrics = read_json(Path(run) / "metrics.json", "nst.video metrics file")
+    print(f"{run}: temporal error {metrics['temporal_error']:.5f} "
+          f"(input frames {metrics['input_temporal_error']:.5f}), "
+          f"{metrics['seconds_per_frame']:.1f} s/frame, independent {metrics['independent']}")
+    return [load_image(path) for path in list_images(Path(run) / "frames")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0],
+                              prog="python -m experiments.scripts.nst_video_gif")
+    columns = [[load_image(path) for path in list_images(settings.clip)]]
+    columns += [run_frames(run) for run in settings.runs]
     height, width = columns[1][0].shape[:2]
     frames = []
     for row in zip(*columns):
         row = [np.asarray(Image.fromarray(to_uint8(image)).resize((width, height))) / 255.0
                for image in row]
         frames.append(Image.fromarray(to_uint8(np.concatenate(row, axis=1))))
-    frames[0].save(args.output, save_all=True, append_images=frames[1:],
-                   duration=round(1000 / args.fps), loop=0, optimize=True)
-    print(f"wrote {args.output} ({len(frames)} frames)")
+    frames[0].save(settings.output, save_all=True, append_images=frames[1:],
+                   duration=round(1000 / settings.fps), loop=0, optimize=True)
+    print(f"wrote {settings.output} ({len(frames)} frames)")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
