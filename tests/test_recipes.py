@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.config import parse_settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 RECIPES = sorted((ROOT / "recipes").glob("*/*.json"))
 

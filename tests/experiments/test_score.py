@@ -18,7 +18,7 @@ from common.data import load_splits
 from common.errors import UserError
 from experiments.score import main
 from experiments.scoring import feature_scores
-from tests.conftest import assert_one_line_error, tiny_trainer
+from tests.helpers import assert_one_line_error, tiny_trainer
 
 KID = ["--kid-subset-size", "50", "--kid-subsets", "5"]
 METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from common.images import load_image, resize_long_side, save_image
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 FINGERPRINT = re.compile(r"^worker (chief|non-chief): (\d+) steps, weights sha256 ([0-9a-f]+)$", re.M)

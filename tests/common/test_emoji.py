@@ -11,7 +11,7 @@ import pytest
 
 from common.data import load_splits
 from common.errors import UserError
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 CATEGORIES = ("activities", "animals_nature", "flags", "food_drink", "objects", "people_body",
               "smileys_emotion", "symbols", "travel_places")

@@ -3,8 +3,6 @@ InceptionV3 pool features: shapes, cache round trip, unlabelled data and missing
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -20,7 +18,7 @@ from common.classifier import (
 )
 from common.data import Splits, load_splits
 from common.errors import UserError
-from tests.conftest import assert_one_line_error
+from tests.helpers import ROOT, assert_one_line_error
 
 
 def tiny_shapes(size: int = 8) -> Splits:
@@ -102,13 +100,13 @@ def test_score_with_inception_and_no_weights_is_one_line(cli, tmp_path):
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in
-                                          (Path(__file__).parent.parent / "experiments" / "configs").glob("*.json")))
+                                          (ROOT / "experiments" / "configs").glob("*.json")))
 def test_every_committed_config_parses_with_its_models(config, tmp_path):
     from common.config import parse_settings
     from experiments.compare import plan_runs
     from experiments.spec import Settings
 
-    path = Path(__file__).parent.parent / "experiments" / "configs" / config
+    path = ROOT / "experiments" / "configs" / config
     settings = parse_settings(Settings, ["--config", str(path), "--out", str(tmp_path)], "compare")
     plan = plan_runs(settings)  # every model's flags parsed by its trainer
     for runs in plan.values():

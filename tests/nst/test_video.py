@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common.images import load_image, save_image
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 
 def test_warp_by_a_constant_flow_shifts_the_image():

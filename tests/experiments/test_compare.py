@@ -23,7 +23,7 @@ from experiments.classifier import Settings as ClassifierSettings
 from experiments.compare import main
 from experiments.models import Sampler, load_sampler
 from experiments.runs import load_finished_run
-from tests.conftest import assert_one_line_error, run_module, tiny_trainer
+from tests.helpers import assert_one_line_error, run_module, tiny_trainer
 
 # --runs comparisons score fewer samples than --quick, so KID draws smaller subsets.
 FEW = ["--samples", "100", "--kid-subset-size", "50", "--parzen-validation", "20", "--parzen-test", "100"]

@@ -19,7 +19,7 @@ import tensorflow as tf
 from common.errors import UserError, run_cli
 from common.runs import LOCK_FILE, RunLock
 from tests import resumable_fit
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _fit(run_dir: Path, *extra: str, delay: str = "0") -> subprocess.Popen:

@@ -23,7 +23,7 @@ from gan.model import build_discriminator, build_generator
 from gan.sample import interpolate, load_generator, sample_images, score
 from gan.sample import main as sample_main
 from gan.train import Settings, TrainingMonitor, main, train
-from tests.conftest import ROOT, assert_one_line_error
+from tests.helpers import ROOT, assert_one_line_error
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
 

@@ -19,7 +19,7 @@ from gan.model import build_discriminator, build_generator
 from gan.sample import generator_classes, sample_images
 from gan.sample import main as sample_main
 from gan.train import Settings, train
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 
 def test_classification_accuracy_score_known_answers():

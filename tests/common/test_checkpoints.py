@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from common.checkpoints import Checkpointer, CheckpointEveryEpoch, StopAfterTime, StopOnNaN
 from common.errors import UserError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def tiny_model(width: int = 3) -> keras.Model:
@@ -174,7 +174,7 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(cli, tmp_path):
 
 @pytest.mark.slow
 def test_resume_with_no_checkpoint_that_restores_is_one_line(cli, tmp_path):
-    from tests.conftest import assert_one_line_error
+    from tests.helpers import assert_one_line_error
 
     run_dir = tmp_path / "run"
     assert cli("tests.resumable_fit", "--run-dir", str(run_dir), "--epochs", "2").returncode == 0
@@ -186,7 +186,7 @@ def test_resume_with_no_checkpoint_that_restores_is_one_line(cli, tmp_path):
 
 @pytest.mark.slow
 def test_resume_needs_an_existing_run(cli, tmp_path):
-    from tests.conftest import assert_one_line_error
+    from tests.helpers import assert_one_line_error
 
     result = cli("tests.resumable_fit", "--run-dir", str(tmp_path / "none"), "--resume")
     assert_one_line_error(result, "no such run folder")

@@ -12,8 +12,7 @@ import pytest
 
 from common.errors import UserError
 from experiments.ablation import last_score, main, setting_changes
-from tests.conftest import assert_one_line_error
-from tests.test_experiments_runs import write_run
+from tests.helpers import assert_one_line_error, write_run
 
 BASE = {"arch": "dcgan", "loss": "nonsaturating", "spectral_norm": False, "ema": 0.999, "epochs": 3,
         "eval_every": 2, "max_minutes": None}

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from common.images import load_image
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
 

@@ -13,7 +13,7 @@ from common.images import load_image, resize_long_side, save_image
 from nst import losses
 from nst.adain_net import AdaIN, AdaINStyleTransfer, build_decoder
 from nst.model import feature_extractor
-from tests.conftest import assert_one_line_error, run_module
+from tests.helpers import assert_one_line_error, run_module
 
 
 def features(seed: int, shape: tuple[int, ...]) -> np.ndarray:

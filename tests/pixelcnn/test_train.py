@@ -17,7 +17,7 @@ from pixelcnn.model import build_pixelcnn
 from pixelcnn.sample import CachedSampler, load_pixelcnn, load_sampler, sample_naive, uniforms
 from pixelcnn.sample import main as sample_main
 from pixelcnn.train import Settings, train
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 TINY = dict(features=8, layers=2, kernel_size=3, batch_size=32, steps_per_epoch=5, quiet=True, eval=False)
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from common.config import parse_settings
 from common.errors import UserError
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 from vae.losses import iwae_log_likelihood
 from vae.model import VAE, build_vae
 from vae.prior import fit_latent_mixture, sample_latent_mixture

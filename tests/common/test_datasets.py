@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import pickle
-import tarfile
 
 import numpy as np
 import pytest
@@ -14,34 +13,7 @@ from PIL import Image
 from common import data, datasets
 from common.errors import UserError
 from common.networks import conv_levels
-
-TINY_COUNTS = {"train": 5 * 6, "test": 6}
-
-
-def cifar_batch(seed: int, count: int) -> dict:
-    """A batch in the real layout: b'data' uint8 (N, 3072) of R, G, B planes, b'labels'."""
-    rng = np.random.default_rng(seed)
-    return {b"batch_label": b"tiny", b"labels": [int(v) for v in rng.integers(0, 10, count)],
-            b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8)}
-
-
-def write_cifar(root, as_archive: bool = False):
-    """Tiny CIFAR-10 files (6 images per batch) under root/cifar-10-batches-py, or a tar.gz."""
-    folder = root / datasets.CIFAR_FOLDER
-    folder.mkdir(parents=True)
-    batches = {name: cifar_batch(i, TINY_COUNTS["test"])
-               for i, name in enumerate((*datasets.CIFAR_TRAIN, "test_batch"))}
-    for name, batch in batches.items():
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {b"label_names": [name.encode() for name in datasets.CIFAR_CLASSES]}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    if as_archive:
-        with tarfile.open(root / datasets.CIFAR_ARCHIVE, "w:gz") as tar:
-            tar.add(folder, arcname=datasets.CIFAR_FOLDER)
-        for path in folder.iterdir():
-            path.unlink()
-        folder.rmdir()
-    return batches
+from tests.helpers import TINY_COUNTS, cifar_batch, write_cifar, write_folder
 
 
 @pytest.fixture
@@ -98,21 +70,6 @@ def test_published_md5_of_a_file_is_what_is_compared():
         datasets._check_md5("test_batch", content, "x")
     datasets._check_md5("unlisted", content, "x")  # no published sum: nothing to compare
     assert hashlib.md5(content).hexdigest() != datasets.CIFAR_MD5["test_batch"]
-
-
-def write_folder(root):
-    """cats/ and dogs/ with a colour JPEG, a grey PNG, an RGBA PNG, a corrupt file, a non-image."""
-    rng = np.random.default_rng(0)
-    (root / "cats").mkdir(parents=True)
-    (root / "dogs" / "deeper").mkdir(parents=True)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(root / "cats" / f"c{i}.jpg")
-    Image.fromarray(np.full((30, 20), 200, np.uint8), mode="L").save(root / "dogs" / "grey.png")
-    rgba = np.zeros((24, 24, 4), np.uint8)
-    rgba[..., 0], rgba[..., 3] = 255, 128
-    Image.fromarray(rgba, mode="RGBA").save(root / "dogs" / "deeper" / "rgba.png")
-    (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    (root / "dogs" / "notes.txt").write_text("not an image")
 
 
 def test_folder_tree_labels_crop_resize_and_skips(tmp_path, capsys):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from common.errors import UserError
 from experiments.runs import load_finished_run
+from tests.helpers import write_run
 
 VAE_SETTINGS = {"arch": "mlp", "latent_dim": 50, "hidden_units": [500, 500], "epochs": 1}
 GAN_SETTINGS = {"arch": "dcgan", "k": 2, "epochs": 2, "eval_samples": 10000}
@@ -20,15 +18,6 @@ def gan_schema_2() -> dict:
             "steps_per_epoch": 20, "time_budget_reached": False, "train_seconds": 16.8,
             "parameters": 923202, "sampler_parameters": 784641, "discriminator_steps": 80,
             "history": {"epoch": [1, 2], "train_d_loss": [1.2, 1.1], "sample_fid": [None, 0.02]}}
-
-
-def write_run(folder: Path, family: str, settings: dict, metrics: object | None) -> Path:
-    """A run folder with config.json and (unless None) metrics.json."""
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model": family, "settings": settings}))
-    if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics))
-    return folder
 
 
 def test_load_finished_run_reads_schema_2(tmp_path):

@@ -14,8 +14,7 @@ from gan.sample import load_generator
 from gan.sample import sample_images as gan_samples
 from gan.train import Settings as GANSettings
 from gan.train import train as train_gan
-from tests.conftest import assert_one_line_error
-from tests.test_common_datasets import TINY_COUNTS, write_cifar, write_folder
+from tests.helpers import TINY_COUNTS, assert_one_line_error, write_cifar, write_folder
 from vae.sample import load_vae
 from vae.sample import sample_images as vae_samples
 from vae.train import Settings as VAESettings

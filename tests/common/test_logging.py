@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from common.plots import image_grid, plot_curves, titled_images
 from common.tensorboard import TensorBoardLogger
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def read_events(folder) -> EventAccumulator:

@@ -24,7 +24,7 @@ from common.classifier import (
 from common.data import Splits, load_splits
 from common.errors import UserError
 from experiments.classifier import main as classifier_main
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 
 def toy_splits(n: int = 400, seed: int = 0) -> Splits:

@@ -17,7 +17,7 @@ import pytest
 from common.classifier import DigitCNN, FeatureClassifier, dataset_fingerprint, save_classifier
 from common.data import load_splits
 from common.errors import UserError
-from tests.conftest import ROOT, assert_one_line_error
+from tests.helpers import ROOT, assert_one_line_error
 from vae.model import VAE, encode_means
 from vae.sample import interpolate, load_vae, sample_images
 from vae.train import Settings, train

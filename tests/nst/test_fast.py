@@ -10,7 +10,7 @@ import pytest
 
 from common.images import load_image, resize_long_side, save_image
 from nst.transform import TransformNet
-from tests.conftest import assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
 
