@@ -31,7 +31,7 @@ from common.runs import library_versions
 from pixelcnn.model import PixelCNN, build_pixelcnn
 from pixelcnn.sample import CachedSampler, draw, load_pixelcnn, uniforms
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "pixelcnn" / "mnist.json"
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "pixelcnn" / "mnist.json"
 
 
 @dataclass
