@@ -233,7 +233,10 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
+        if self.received is not None:  # came during an epoch's last step or its evaluation
+            raise SignalStop(self.received, epoch, 0)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.received is not None:
+        # After an epoch's last step, the epoch ends as usual (its checkpoint is the stop's).
+        if self.received is not None and batch + 1 < self.params.get("steps", batch + 2):
             raise SignalStop(self.received, self.epoch, batch + 1)

@@ -304,7 +304,8 @@ class TrainingRun:
                     model.fit(data, epochs=self.epochs, initial_epoch=self.checkpointer.epoch,
                               steps_per_epoch=steps_per_epoch, callbacks=every, shuffle=False, **fit_args)
             except SignalStop as signal_stop:
-                self.stopped(signal_stop.signal_number, signal_stop.epoch, signal_stop.batches + offset)
+                batches = signal_stop.batches + offset if signal_stop.batches else 0
+                self.stopped(signal_stop.signal_number, signal_stop.epoch if batches else None, batches)
             if stop and stop.received:  # during the last epoch's evaluation: its checkpoint stands
                 self.stopped(stop.received)
         if self.stop_on_nan.bad_batch is not None:
@@ -313,8 +314,8 @@ class TrainingRun:
         self.record_progress()
 
     def stopped(self, signal_number: int, epoch: int | None = None, batches: int = 0) -> None:
-        """Checkpoint the step a signal stopped at (unless it ended an epoch, which is saved),
-        mark metrics.json, and raise `Stopped`."""
+        """Checkpoint the step a signal stopped at (`epoch` None: it ended an epoch, whose
+        checkpoint stands), mark metrics.json, and raise `Stopped`."""
         if epoch is not None:
             self.checkpointer.save(epoch, batches)
         self.metrics["stopped_by"] = signal.Signals(signal_number).name

@@ -141,6 +141,8 @@ def test_kill_nine_then_resume_matches_an_uninterrupted_run(tmp_path):
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert not json.loads((tmp_path / "killed" / "metrics.json").read_text())["finished"]
+    stale = (tmp_path / "killed" / ".lock").read_text().strip()
+    assert stale == str(killed.pid)  # the dead trainer's lock file stays; the resume below takes it
 
     resumed = _fit(tmp_path / "killed", "--resume")
     out, err = resumed.communicate(timeout=300)

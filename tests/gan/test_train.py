@@ -145,6 +145,33 @@ def test_time_budget_ends_a_finished_run_early(tmp_path, data_dir):
     assert metrics["finished"] and metrics["epochs_trained"] == 1 / 40  # although epochs < 5
 
 
+def test_sigterm_saves_the_step_and_resume_keeps_d_equal_to_k_times_g(tmp_path, data_dir):
+    """SIGTERM mid-run: exit 143 within 10 s with a checkpoint of the step it stopped after,
+    and --resume ends with every generator step's k discriminator steps, none lost or doubled."""
+    folder = tmp_path / "stopped"
+    args = [sys.executable, "-m", "gan.train", "--run-dir", str(folder), "--arch", "mlp", "--k", "2",
+            "--epochs", "1000", "--steps-per-epoch", "30", "--batch-size", "8", "--quiet", "--no-eval"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": data_dir}
+    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and not tf.train.latest_checkpoint(
+            folder / "checkpoints"):
+        time.sleep(0.1)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=60)[1].decode()
+    assert process.returncode == 143 and time.monotonic() - sent < 10, err[-2000:]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    steps, epochs = metrics["steps"], metrics["epochs"]
+    assert metrics["stopped_by"] == "SIGTERM" and (folder / "checkpoints" / f"ckpt-{steps}.index").is_file()
+    resume = [arg if arg != "1000" else str(epochs + 2) for arg in args] + ["--resume"]
+    result = subprocess.run(resume, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["steps"] == 30 * (epochs + 2) and metrics["discriminator_steps"] == 2 * metrics["steps"]
+
+
 def test_resume_after_kill(tmp_path, data_dir):
     folder = tmp_path / "killed"
     args = [sys.executable, "-m", "gan.train", "--run-dir", str(folder), "--arch", "mlp",
@@ -155,14 +182,14 @@ def test_resume_after_kill(tmp_path, data_dir):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
             latest = tf.train.latest_checkpoint(folder / "checkpoints")
-            if latest and int(latest.rsplit("-", 1)[1]) >= 1:
+            if latest and int(latest.rsplit("-", 1)[1]) >= 2:  # the first epoch's two steps
                 break
             time.sleep(0.2)
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    done = int(tf.train.latest_checkpoint(folder / "checkpoints").rsplit("-", 1)[1])
+    done = int(tf.train.latest_checkpoint(folder / "checkpoints").rsplit("-", 1)[1]) // 2  # numbered by step
     resume = [arg if arg != "1000" else str(done + 2) for arg in args] + ["--resume"]
     result = subprocess.run(resume, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
