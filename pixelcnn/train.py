@@ -195,6 +195,9 @@ def train(settings: Settings) -> Path:
         run.start({"model": model, "optimizer": optimizer}, steps=optimizer.iterations,
                   parameters=model.count_params(), sampler_parameters=model.count_params(),
                   hparams=["test_nll", "test_bits_per_dim"])
+        # The checkpoint holds the old learning rate; the one asked for now wins, which
+        # allows a manual step decay (resume with a lower --lr), as vae.train does.
+        optimizer.learning_rate.assign(settings.lr)
         labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
         draw = drawing(model, settings.seed, labels)
         best_nll, _ = best_so_far(run.metrics["history"])
