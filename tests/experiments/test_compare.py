@@ -90,7 +90,7 @@ def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_run
             assert json.loads((out / "runs" / kind / f"seed_{seed}" / "config.json").read_text())[
                 "settings"]["seed"] == seed
             assert list((out / "runs" / kind / f"seed_{seed}" / "tensorboard").rglob("events.out.tfevents.*"))
-    assert report.startswith("# mnist: VAE vs GAN") and "Budget: 1 epoch(s) per model" in report
+    assert report.startswith("# mnist: VAE vs GAN") and "Budget: 1 epoch(s) of at most 20 steps per model" in report
     assert "training GAN (gan) seed 1 for 1 epoch(s)" in result.stdout
 
 
