@@ -41,12 +41,16 @@ def test_emoji_is_the_labelled_folder_and_any_copy_loads_the_same(emoji_dir, tmp
     np.testing.assert_array_equal(again.y_train, splits.y_train)
 
 
-def test_emoji_without_data_dir_is_one_line(tmp_path, monkeypatch, cli):
+def test_emoji_without_data_dir_is_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("DATA_DIR", raising=False)
     with pytest.raises(UserError, match="--dataset emoji: DATA_DIR is unset"):
         load_splits("emoji")
     with pytest.raises(UserError, match=f"{tmp_path} holds no emoji/ folder"):
         load_splits("emoji", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_trainer_on_emoji_without_data_dir_says_so_in_one_line(tmp_path, cli):
     result = cli("gan.train", "--dataset", "emoji", "--run-dir", str(tmp_path / "run"), env={"DATA_DIR": ""})
     assert_one_line_error(result, "DATA_DIR is unset")
     assert not (tmp_path / "run").exists()
