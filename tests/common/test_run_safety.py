@@ -84,7 +84,7 @@ def test_two_trainers_on_one_folder_one_runs_and_the_other_changes_nothing(tmp_p
 @pytest.mark.slow
 def test_two_trainers_started_together_exactly_one_runs(tmp_path):
     run_dir = tmp_path / "run"
-    trainers = [_fit(run_dir, delay="0.02") for _ in range(2)]
+    trainers = [_fit(run_dir, delay="0.1") for _ in range(2)]  # the winner holds the lock for 6 s or more
     results = [(trainer.pid, trainer.returncode, trainer.communicate(timeout=300)[1])
                for trainer in trainers for _ in [trainer.wait(timeout=300)]]
     assert sorted(code for _, code, _ in results) == [0, 2], [err[-1000:] for _, _, err in results]
@@ -97,9 +97,9 @@ def test_two_trainers_started_together_exactly_one_runs(tmp_path):
 def test_sigterm_mid_epoch_checkpoints_the_step_and_resume_matches_an_uninterrupted_run(tmp_path):
     reference = _fit(tmp_path / "reference")
     run_dir = tmp_path / "stopped"
-    stopped = _fit(run_dir, delay="0.1")
+    stopped = _fit(run_dir, delay="0.5")
     _wait_for(lambda: len(list((run_dir / "checkpoints").glob("ckpt-*.index"))) >= 2, stopped)
-    time.sleep(0.35)  # a few batches into the third epoch
+    time.sleep(1.2)  # two or three batches into the third epoch, far from its end
     sent = time.time()
     stopped.send_signal(signal.SIGTERM)
     out, err = stopped.communicate(timeout=60)
