@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.ema import ema_decay_at, update_ema
 from common.errors import UserError
 from common.networks import MNIST_SHAPE, conv_levels
 from gan import losses, stabilizers
@@ -363,7 +364,7 @@ class GAN(keras.Model):
 
     def generator_step(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of G on a fresh noise minibatch; D's weights are untouched. The EMA
-        generator, when there is one, then moves towards G (`stabilizers.update_ema`)."""
+        generator, when there is one, then moves towards G (`common.ema.update_ema`)."""
         noise = self.noise.normal([batch_size, self.noise_dim])
         labels = self._fake_labels(batch_size)
         with tf.GradientTape() as tape:
@@ -372,8 +373,8 @@ class GAN(keras.Model):
             objective = self._objective(self.g_optimizer, loss)
         norm = self._apply(self.g_optimizer, objective, tape, self.generator.trainable_variables)
         if self.ema_generator is not None:
-            decay = stabilizers.ema_decay_at(self.ema_decay, self.g_optimizer.iterations)
-            stabilizers.update_ema(self.ema_generator.trainable_variables,
+            decay = ema_decay_at(self.ema_decay, self.g_optimizer.iterations)
+            update_ema(self.ema_generator.trainable_variables,
                                    self.generator.trainable_variables, decay)
             stabilizers.copy_variables(self.ema_generator.non_trainable_variables,
                                        self.generator.non_trainable_variables)

@@ -4,9 +4,8 @@
   Generative Adversarial Networks", ICLR 2018 (eq. 8 and Algorithm 1): every weight W of
   the discriminator is used as W / σ(W), σ the largest singular value, estimated by one
   power-iteration step per training call with the vector u kept between calls.
-- `ema_decay_at`, `update_ema`: an exponential moving average of the generator's weights
-  (Karras et al., "Progressive Growing of GANs", ICLR 2018; Yazıcı et al., "The Unusual
-  Effectiveness of Averaging in GAN Training", ICLR 2019), used for sampling and evaluation.
+- `copy_variables`: the EMA generator's batch-norm statistics (its weights' average is
+  `common.ema`'s).
 - `translate`, `cutout`, `diff_augment`: Zhao et al., "Differentiable Augmentation for
   Data-Efficient GAN Training", NeurIPS 2020 (§3, the `translation` and `cutout` policies):
   the same random, differentiable transformation T is applied to every image D sees, real
@@ -96,22 +95,7 @@ def spectrally_normalized(discriminator: keras.Model) -> keras.Model:
     return keras.models.clone_model(discriminator, clone_function=_clone_with_spectral_norm)
 
 
-# --- the generator's exponential moving average ----------------------------------------------
-
-def ema_decay_at(decay: float, updates: tf.Tensor | int) -> tf.Tensor:
-    """min(decay, (1 + t) / (10 + t)) after t updates (tf.train.ExponentialMovingAverage's
-    `num_updates` rule): early on the average follows the fast-changing weights closely
-    instead of remembering the random initialisation for ~1/(1 − decay) steps."""
-    t = tf.cast(updates, tf.float32)
-    return tf.minimum(tf.constant(decay, tf.float32), (1.0 + t) / (10.0 + t))
-
-
-def update_ema(average: Sequence[tf.Variable], current: Sequence[tf.Variable],
-               decay: tf.Tensor | float) -> None:
-    """θ_avg ← d·θ_avg + (1 − d)·θ for each pair of variables (Karras et al. 2018)."""
-    for avg, value in zip(average, current):
-        avg.assign(decay * avg + (1.0 - decay) * tf.cast(value, avg.dtype))
-
+# --- the EMA generator's batch-norm statistics ------------------------------------------------
 
 def copy_variables(target: Sequence[tf.Variable], source: Sequence[tf.Variable]) -> None:
     """target ← source (the EMA generator's batch-norm statistics follow the trained ones)."""
