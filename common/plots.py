@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.files import atomic_write
+from common.images import save_image, to_uint8
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2,
@@ -37,6 +38,19 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2,
         left = padding + (index % columns) * (width + padding)
         grid[top:top + height, left:left + width] = image
     return grid
+
+
+def write_samples(out: str | os.PathLike, images: np.ndarray, columns: int | None = None, zoom: int = 1) -> None:
+    """Samples (N, H, W, C) in [0, 1] to `out`, atomically: a .npz with `images` uint8
+    ((N, H, W) grey, (N, H, W, 3) colour), else an image grid, each pixel `zoom`² pixels."""
+    if str(out).lower().endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=to_uint8(images[..., 0] if images.shape[-1] == 1 else images))
+        with atomic_write(out) as handle:
+            handle.write(buffer.getvalue())
+        return
+    grid = image_grid(images, columns)
+    save_image(out, np.repeat(np.repeat(grid, zoom, axis=0), zoom, axis=1))
 
 
 def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:

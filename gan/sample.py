@@ -15,7 +15,6 @@ was trained, or only cluster `--label C`.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -29,11 +28,10 @@ from common.conditioning import cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.evaluation import SampleQuality
-from common.files import atomic_write, read_json
-from common.images import save_image, to_uint8
+from common.files import read_json
 from common.latent import slerp
 from common.metrics import per_class_accuracy
-from common.plots import image_grid
+from common.plots import write_samples
 from common.precision import load_model
 from common.runs import load_run_config, lock_if_writing_into
 from common.tensorboard import TensorBoardLogger
@@ -199,10 +197,10 @@ def main(argv: list[str] | None = None) -> Path:
     settings = parse_settings(Settings, argv, __doc__.splitlines()[0], prog="python -m gan.sample")
     # --score logs to the run's TensorBoard: the run folder is written then
     with lock_if_writing_into(settings.run, settings.out, always=settings.score):
-        return write_samples(settings)
+        return sample_to_file(settings)
 
 
-def write_samples(settings: Settings) -> Path:
+def sample_to_file(settings: Settings) -> Path:
     """Draw the samples (or walks) `settings` ask for, write them to --out, and score them
     with --score."""
     generator = load_generator(settings.run, settings.precision, settings.raw, settings.best)
@@ -222,14 +220,7 @@ def write_samples(settings: Settings) -> Path:
         if labels is not None and settings.label is None and frequencies is None:
             columns = generator_classes(generator)  # one column per class
     out = Path(settings.out)
-    if out.suffix.lower() == ".npz":
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=to_uint8(images))
-        with atomic_write(out) as handle:
-            handle.write(buffer.getvalue())
-    else:
-        grid = image_grid(images, columns)
-        save_image(out, np.repeat(np.repeat(grid, settings.zoom, axis=0), settings.zoom, axis=1))
+    write_samples(out, images, columns, settings.zoom)
     print(f"wrote {len(images)} images to {out}")
     if classifier is not None:
         classes = labels if frequencies is None else None  # clusters are no classes to score

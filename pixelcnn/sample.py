@@ -16,7 +16,6 @@ uniform u_i, so for the same seed they draw the same images.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,7 @@ import tensorflow as tf
 from common.conditioning import cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
-from common.files import atomic_write
-from common.images import save_image, to_uint8
-from common.plots import image_grid
+from common.plots import write_samples
 from common.precision import load_model
 from common.runs import load_run_config, lock_if_writing_into
 from pixelcnn.losses import LEVELS
@@ -254,20 +251,9 @@ def main(argv: list[str] | None = None) -> Path:
         labels = requested_labels(label_index(settings.label, settings.run), settings.n, model.n_classes,
                                   settings.run)
         images = sample_images(sampler_of(model), model.image_shape, settings.n, settings.seed, labels)
-        write_samples(Path(settings.out), images, model.n_classes or math.ceil(math.sqrt(len(images))))
+        write_samples(settings.out, images, model.n_classes or math.ceil(math.sqrt(len(images))))
     print(f"wrote {len(images)} samples to {settings.out}")
     return Path(settings.out)
-
-
-def write_samples(out: Path, images: np.ndarray, columns: int) -> None:
-    """A PNG grid, or an .npz with `images` uint8 ((N, H, W) grey, (N, H, W, 3) colour)."""
-    if out.suffix.lower() == ".npz":
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=to_uint8(images[..., 0] if images.shape[-1] == 1 else images))
-        with atomic_write(out) as handle:
-            handle.write(buffer.getvalue())
-    else:
-        save_image(out, image_grid(images, columns))
 
 
 if __name__ == "__main__":
