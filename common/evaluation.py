@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from common.classifier import FeatureClassifier
+from common.classifier import FeatureClassifier, classifier_for_training
 from common.data import load_splits
 from common.metrics import (
     class_histogram,
@@ -90,3 +90,15 @@ class SampleQuality(keras.callbacks.Callback):
             values = self.evaluate(epoch + 1)
             if logs is not None:  # into the epoch logs, so the run's history keeps them
                 logs.update({f"sample_{name}": value for name, value in values.items()})
+
+
+def sample_quality_callback(settings: Any, draw: Callable[[int], np.ndarray], labels: Callable | None,
+                            logger: TensorBoardLogger) -> SampleQuality | None:
+    """A trainer's `SampleQuality` from its settings (`eval`, `eval_every`, `eval_samples` and
+    the image data settings), or None (with a notice) when off or no classifier is cached."""
+    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
+                                         settings.image_size, settings.channels)
+    if classifier is None:
+        return None
+    return SampleQuality(draw, classifier, logger, every=settings.eval_every, n=settings.eval_samples,
+                         labels=labels)

@@ -25,7 +25,6 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.config import parse_settings, setting
 from common.data import (
@@ -38,7 +37,7 @@ from common.data import (
     make_dataset,
 )
 from common.errors import UserError, run_cli
-from common.evaluation import SampleQuality
+from common.evaluation import sample_quality_callback
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
 from common.runs import load_run_config
@@ -169,16 +168,6 @@ def final_metrics(model: PixelCNN, run: TrainingRun, test: tf.data.Dataset, best
             "likelihood": model.likelihood}
 
 
-def sample_quality(settings: Settings, draw, labels, logger: TensorBoardLogger) -> SampleQuality | None:
-    """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
-    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
-                                         settings.image_size, settings.channels)
-    if classifier is None:
-        return None
-    return SampleQuality(draw, classifier, logger, every=settings.eval_every, n=settings.eval_samples,
-                         labels=labels)
-
-
 def train(settings: Settings) -> Path:
     """Train (or resume) a PixelCNN as `settings` say; returns the run folder."""
     with TrainingRun("pixelcnn", settings, settings.epochs) as run:
@@ -201,7 +190,7 @@ def train(settings: Settings) -> Path:
         labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
         draw = drawing(model, settings.seed, labels)
         best_nll, _ = best_so_far(run.metrics["history"])
-        quality = sample_quality(settings, draw, labels, run.logger)
+        quality = sample_quality_callback(settings, draw, labels, run.logger)
         run.fit(model, data["train"], steps_per_epoch, validation_data=data["test"],
                 callbacks=[HeldOutNLL(data["validation"], run.run_dir / BEST_FILE, best_nll, run.logger, draw),
                            *([quality] if quality else [])])
