@@ -187,7 +187,7 @@ def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
     for name, models in groups.items():
         for model in models:
             seed = model.config["settings"]["seed"]
-            numbers = {"seed": seed, **run_numbers(model.family, model.metrics)}
+            numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"])}
             score_seed(rows, first, name, model.sampler.sample(settings.samples, seed), refs, numbers)
     order = [REAL, *groups, *(name for name in rows if name != REAL and name not in groups)]
     for name, row in rows.items():

@@ -45,7 +45,11 @@ MARKDOWN_NOTES = (("Real training images are scored like a model's samples: the 
                   ("Test NLL: the VAE's importance-weighted bound (Burda et al. 2015) on the test "
                    "images under its decoder's likelihood (Bernoulli on binarized digits; "
                    "continuous Bernoulli or discretized logistic on [0, 1] colour pixels, "
-                   "docs/vae.md); a GAN defines no likelihood."))
+                   "docs/vae.md); a GAN defines no likelihood."),
+                  ("Test bits/dim (8-bit): −log₂ p(x) per value of the 8-bit test images, for runs "
+                   "trained on 8-bit values: exact for PixelCNN, a bound for the VAE and for "
+                   "diffusion (Ho et al.'s, on the run's first --bound-images test images); "
+                   "binarized runs have none."))
 # (summary key, name, header, decimals, lower is better: True / False / None for not ranked)
 METRICS = (("fid", "FID", "FID ↓", 2, True), ("kid", "KID", "KID ↓", 3, True),
            ("classifier_score", "classifier score", "classifier score ↑", 2, False),
@@ -53,7 +57,8 @@ METRICS = (("fid", "FID", "FID ↓", 2, True), ("kid", "KID", "KID ↓", 3, True
            ("precision", "precision", "precision ↑", 3, False), ("recall", "recall", "recall ↑", 3, False),
            ("density", "density", "density", 3, None), ("coverage", "coverage", "coverage ↑", 3, False),
            ("parzen_log_likelihood", "Parzen LL", "Parzen LL (nats) ↑", 0, False),
-           ("test_nll", "test NLL", "test NLL (nats) ↓", 2, True))
+           ("test_nll", "test NLL", "test NLL (nats) ↓", 2, True),
+           ("test_bits_per_dim", "bits/dim", "test bits/dim (8-bit) ↓", 3, True))
 COLUMNS = ("seeds", *(header for _, _, header, _, _ in METRICS), "generator params", "train time",
            "epochs")
 STYLE = ("body{font-family:sans-serif;max-width:1300px;margin:auto}table{border-collapse:collapse}"
@@ -100,7 +105,7 @@ def sample_counts(results: dict[str, Any]) -> dict[str, str]:
             "precision": f"{n} vs {reference}, k={PRECISION_K}", "recall": f"{n} vs {reference}, k={PRECISION_K}",
             "density": f"{n} vs {reference}, k={DENSITY_K}", "coverage": f"{n} vs {reference}, k={DENSITY_K}",
             "parzen_log_likelihood": f"{n} centres, {results['parzen_test']:,} test",
-            "test_nll": "all test images"}
+            "test_nll": "all test images", "test_bits_per_dim": "the run's test images"}
 
 
 def table_rows(results: dict[str, Any]) -> list[list[str]]:

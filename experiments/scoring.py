@@ -38,7 +38,7 @@ KID_SEED = 0     # the same subsets of the reference features for every row
 # The per-seed numbers that get a mean, std and interval (when every seed has one).
 SUMMARISED = ("fid", "kid", "classifier_score", "classes_covered", "class_kl_to_uniform", "precision",
               "recall", "density", "coverage", "parzen_log_likelihood", "fid_infinity", "test_nll",
-              "train_seconds", "epochs")
+              "test_bits_per_dim", "train_seconds", "epochs")
 
 
 @dataclass
@@ -132,16 +132,20 @@ def summarize_row(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def run_numbers(family: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """A model row's numbers from its run's schema-2 metrics (see experiments.runs).
+def run_numbers(family: str, metrics: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A model row's numbers from its run's schema-2 metrics (see experiments.runs) and settings.
 
     The row keeps the comparison's own names: `epochs` ← `epochs_trained`,
     `generator_parameters` ← `sampler_parameters`, `total_parameters` ← `parameters`; the
-    test NLL and its standard error and k are None for a family that has none.
+    test NLL and its standard error and k are None for a family that has none. Bits per
+    dimension are kept only for runs on 8-bit values (no `--binarize`): those of binarized
+    digits measure another distribution.
     """
+    eight_bit = settings.get("binarize", "none") == "none"
     return {"model": family, "epochs": metrics["epochs_trained"],
             "train_seconds": metrics["train_seconds"],
             "generator_parameters": metrics["sampler_parameters"],
             "total_parameters": metrics["parameters"], "test_nll": metrics.get("test_nll"),
             "test_nll_standard_error": metrics.get("test_nll_standard_error"),
+            "test_bits_per_dim": metrics.get("test_bits_per_dim") if eight_bit else None,
             "nll_k": metrics.get("nll_k")}

@@ -14,7 +14,7 @@ from common.config import precision_setting, setting
 from common.data import CHANNELS, check_dataset, check_image_options
 from common.errors import UserError
 
-MODELS = ("vae", "gan", "pixelcnn")  # the families the comparison can train and sample
+MODELS = ("vae", "gan", "pixelcnn", "diffusion")  # the families the comparison can train and sample
 DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
                   {"name": "GAN", "model": "gan", "args": []}]
 MODEL_KEYS = ("name", "model", "args")
@@ -26,7 +26,8 @@ QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
 QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"],
                "gan": ["--log-every", "5", "--eval-samples", "1000"],
-               "pixelcnn": ["--eval-samples", "100"]}
+               "pixelcnn": ["--eval-samples", "100"],
+               "diffusion": ["--eval-samples", "100", "--bound-images", "2"]}
 
 
 def slug(name: str) -> str:
