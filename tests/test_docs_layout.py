@@ -7,7 +7,8 @@ import re
 
 from tests.helpers import ROOT
 
-PACKAGES = ("common", "nst", "vae", "gan", "pixelcnn", "experiments", "experiments/bench", "experiments/scripts")
+PACKAGES = ("common", "nst", "vae", "gan", "pixelcnn", "diffusion", "experiments", "experiments/bench",
+            "experiments/scripts")
 
 
 def layout() -> dict[str, str]:
