@@ -39,7 +39,7 @@ from common.data import (
 from common.errors import UserError, run_cli
 from common.evaluation import sample_quality_callback
 from common.images import save_image
-from common.plots import image_grid, plt, save_figure
+from common.plots import image_grid, plot_curves
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun, TrainingSettings
@@ -143,17 +143,16 @@ def best_so_far(history: dict[str, list]) -> tuple[float, int]:
 
 
 def write_curves(history: dict[str, list], path: Path) -> None:
-    """NLL per epoch (train, validation, test) as a PNG."""
+    """NLL per epoch (train, validation, test) as a PNG, on a log scale: the first epoch's
+    NLL is tens of times the last's."""
     epochs = history.get("epoch", [])
-    figure, axes = plt.subplots(figsize=(6, 4))
+    curves = {}
     for key, label in (("train_nll", "train"), ("validation_nll", "validation"), ("test_nll", "test")):
         points = [(e, v) for e, v in zip(epochs, history.get(key, [])) if v is not None]
         if points:
-            axes.plot(*zip(*points), marker="o", label=label)
-    axes.set(title="PixelCNN: exact −log p(x) per epoch", xlabel="epoch", ylabel="nats per image")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    save_figure(figure, path)
+            curves[label] = tuple(zip(*points))
+    plot_curves(path, curves, title="PixelCNN: exact −log p(x) per epoch", xlabel="epoch",
+                ylabel="nats per image", log_y=True)
 
 
 def final_metrics(model: PixelCNN, run: TrainingRun, test: tf.data.Dataset, best_nll: float) -> dict[str, Any]:
