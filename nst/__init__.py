@@ -1,3 +1,3 @@
 """Neural style transfer (Gatys, Ecker & Bethge 2016) on VGG19 features: `python -m nst.run`."""
 
-import common  # noqa: F401  (sets TensorFlow's log level before TensorFlow is imported)
+import common  # noqa: F401  (first: TensorFlow then starts without its C++ log lines)
