@@ -24,7 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.data import FOLDER_PREFIX, Splits, check_dataset, load_splits, make_dataset
+from common.data import Splits, load_splits, make_dataset
+from common.data_settings import FOLDER_PREFIX, check_dataset
 from common.errors import UserError, first_line
 from common.precision import load_model
 

@@ -52,6 +52,7 @@ def progress_verbosity(quiet: bool) -> int:
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("default", "mirrored", "multiworker")  # --strategy; common.distribute makes each
 
 
 def precision_setting() -> Any:
@@ -71,6 +72,25 @@ class RunSettings:
     deterministic: bool = setting(False, "make TensorFlow ops deterministic (slower)")
     quiet: bool = setting(False, "no progress bar")
     precision: str = precision_setting()
+
+
+@dataclass
+class TrainingSettings(RunSettings):
+    """Settings every trainer shares; each trainer's own dataclass extends it."""
+
+    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
+                                        "training steps (an equal-time budget; evaluation between "
+                                        "epochs not counted; --epochs is then the upper limit; a "
+                                        "resumed run gets a new budget)", positive=True)
+    strategy: str = setting("default", "tf.distribute strategy: mirrored (the GPUs, else the "
+                                       "logical CPUs of one machine) or multiworker (TF_CONFIG)",
+                            choices=STRATEGIES)
+    resume: bool = setting(False, "continue the run in --run-dir/--name from its newest "
+                                  "checkpoint that loads (with the settings given now)")
+
+    def validate(self) -> None:
+        if self.resume and not (self.run_dir or self.name):
+            raise UserError("--resume: say which run to continue with --run-dir or --name")
 
 
 def _base_type(annotation: Any) -> tuple[type, bool, bool]:

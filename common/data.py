@@ -1,7 +1,8 @@
 """Datasets as validated arrays (`Splits`) and `tf.data` pipelines, chosen by `--dataset` name.
 
 `mnist`, `fashion_mnist` (here), `cifar10`, `folder:PATH` and `shapes` (`common.datasets`);
-`--image-size` and `--channels` resize and convert any of them (docs/datasets.md).
+`--image-size` and `--channels` resize and convert any of them (docs/datasets.md). The
+names and the checks of these options are in `common.data_settings`.
 
 Where the data comes from, in order: `--data-dir` (or the `DATA_DIR` environment
 variable) holding the Keras-format `mnist.npz` / `fashion-mnist.npz` or the four IDX
@@ -21,17 +22,17 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common.config import setting
+from common.data_settings import (
+    BINARIZATIONS,
+    DATASETS,
+    DEFAULT_IMAGE_SIZE,
+    FOLDER_PREFIX,
+    check_dataset,
+    check_image_options,
+)
 from common.errors import UserError, first_line
-from common.networks import conv_levels
 
-DATASETS = ("mnist", "fashion_mnist")  # the digit-like sets of IDX/npz files (and classifiers)
-DATASET_NAMES = (*DATASETS, "cifar10", "shapes", "emoji", "folder:PATH")
 EMOJI_FOLDER = "emoji"  # $DATA_DIR/emoji: Noto Color Emoji, 64 px RGBA, one folder per category
-FOLDER_PREFIX = "folder:"
-DEFAULT_IMAGE_SIZE = 64  # folder: and shapes when --image-size is not given
-CHANNELS = (1, 3)
-BINARIZATIONS = ("dynamic", "static", "none")
 NPZ_NAMES = {"mnist": "mnist.npz", "fashion_mnist": "fashion-mnist.npz"}
 IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
@@ -163,59 +164,6 @@ def load_arrays(name: str, data_dir: str | None = None) -> dict[str, np.ndarray]
         arrays, source = _from_keras(name), f"Keras' {name} download"
     validate(name, arrays, source)
     return arrays
-
-
-def check_dataset(name: str) -> None:
-    """A known `--dataset` name, or a one-line `UserError`."""
-    if name in DATASETS or name in ("cifar10", "shapes", "emoji"):
-        return
-    if name.startswith(FOLDER_PREFIX) and len(name) > len(FOLDER_PREFIX):
-        return
-    raise UserError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-
-
-def check_image_options(image_size: int | None, channels: int | None) -> None:
-    """--image-size must be a positive multiple of 4 (two stride-2 halvings); --channels 1 or 3."""
-    if image_size is not None and (image_size < 4 or image_size % 4):
-        raise UserError(f"--image-size: {image_size} is not a multiple of 4 (the networks halve "
-                        "the image at least twice)")
-    if channels is not None and channels not in CHANNELS:
-        raise UserError(f"--channels: {channels} is not 1 (grey) or 3 (RGB)")
-
-
-@dataclass
-class ImageDataSettings:
-    """The images a trainer learns from (docs/datasets.md); each trainer's settings mix it in."""
-
-    dataset: str = setting("mnist", "training images: mnist, fashion_mnist, cifar10, shapes or "
-                                    "folder:PATH (docs/datasets.md)")
-    data_dir: str | None = setting(None, "folder holding the dataset files (default: $DATA_DIR, "
-                                         "else Keras' download)")
-    image_size: int | None = setting(None, "resize images to this square size, a multiple of 4 "
-                                           "(unset: the dataset's own; 64 for folder: and shapes)")
-    channels: int | None = setting(None, "1 (grey) or 3 (RGB); unset: the dataset's own",
-                                   choices=CHANNELS)
-
-    def check_images(self, arch: str) -> None:
-        """The dataset, the image options and `arch` against the image shape: refused with
-        one line before any data is made or read."""
-        check_dataset(self.dataset)
-        check_image_options(self.image_size, self.channels)
-        conv_levels(image_shape_of(self.dataset, self.image_size, self.channels), arch)
-
-
-def image_shape_of(name: str, image_size: int | None = None,
-                   channels: int | None = None) -> tuple[int, int, int]:
-    """The (H, W, C) that `load_splits(name, image_size=…, channels=…)` gives, without loading."""
-    check_dataset(name)
-    if name in DATASETS:
-        native = (28, 1)
-    elif name == "cifar10":
-        native = (32, 3)
-    else:
-        native = (DEFAULT_IMAGE_SIZE, 3)
-    size = image_size or native[0]
-    return size, size, channels or native[1]
 
 
 def adapt_images(images: np.ndarray, image_size: int | None, channels: int | None) -> np.ndarray:

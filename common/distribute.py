@@ -25,9 +25,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from common.config import STRATEGIES
 from common.errors import UserError
-
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 def split_cpu(count: int) -> None:

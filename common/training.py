@@ -29,7 +29,6 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,8 @@ from common.checkpoints import (
     StopOnNaN,
     StopOnSignal,
 )
-from common.config import RunSettings, progress_verbosity, setting, settings_dict
+from common.config import TrainingSettings, progress_verbosity, settings_dict
 from common.distribute import (
-    STRATEGIES,
     SyncStop,
     barrier,
     get_strategy,
@@ -71,25 +69,6 @@ from common.runs import (
 from common.tensorboard import EpochScalars, TensorBoardLogger
 
 SCHEMA = 2
-
-
-@dataclass
-class TrainingSettings(RunSettings):
-    """Settings every trainer shares; each trainer's own dataclass extends it."""
-
-    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
-                                        "training steps (an equal-time budget; evaluation between "
-                                        "epochs not counted; --epochs is then the upper limit; a "
-                                        "resumed run gets a new budget)", positive=True)
-    strategy: str = setting("default", "tf.distribute strategy: mirrored (the GPUs, else the "
-                                       "logical CPUs of one machine) or multiworker (TF_CONFIG)",
-                            choices=STRATEGIES)
-    resume: bool = setting(False, "continue the run in --run-dir/--name from its newest "
-                                  "checkpoint that loads (with the settings given now)")
-
-    def validate(self) -> None:
-        if self.resume and not (self.run_dir or self.name):
-            raise UserError("--resume: say which run to continue with --run-dir or --name")
 
 
 class EpochRecord(keras.callbacks.Callback):

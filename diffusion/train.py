@@ -28,14 +28,15 @@ import tensorflow as tf
 
 from common.checkpoints import save_model
 from common.conditioning import class_count, cycled_labels
-from common.config import parse_settings, setting
-from common.data import ImageDataSettings, Splits, load_splits, make_dataset
+from common.config import TrainingSettings, parse_settings, setting
+from common.data import Splits, load_splits, make_dataset
+from common.data_settings import ImageDataSettings
 from common.errors import UserError, run_cli
 from common.evaluation import sample_quality_callback
 from common.plots import plot_curves, write_samples
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 from diffusion.losses import SCHEDULES, bits_per_dim
 from diffusion.model import Diffusion, build_diffusion, variational_bound
 from diffusion.sample import MODEL_FILE, DiffusionSampler

@@ -24,7 +24,8 @@ from common.classifier import (
     training_report,
 )
 from common.config import parse_settings, precision_setting, setting
-from common.data import CHANNELS, check_dataset, check_image_options, load_splits
+from common.data import load_splits
+from common.data_settings import CHANNELS, check_dataset, check_image_options
 from common.errors import UserError, run_cli
 from common.precision import use_precision
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from common.classifier import FeatureClassifier, ensure_classifier
 from common.config import parse_settings, precision_setting, setting
-from common.data import DATASET_NAMES, DATASETS, check_dataset, load_splits
+from common.data import load_splits
+from common.data_settings import DATASET_NAMES, DATASETS, check_dataset
 from common.errors import UserError, first_line, run_cli
 from common.files import write_json
 from common.images import load_image

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from common.config import precision_setting, setting
-from common.data import CHANNELS, check_dataset, check_image_options
+from common.data_settings import CHANNELS, check_dataset, check_image_options
 from common.errors import UserError
 
 MODELS = ("vae", "gan", "pixelcnn", "diffusion")  # the families the comparison can train and sample

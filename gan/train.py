@@ -29,14 +29,15 @@ from PIL import Image
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
-from common.config import parse_settings, setting
-from common.data import DATASETS, ImageDataSettings, load_splits, make_dataset
+from common.config import TrainingSettings, parse_settings, setting
+from common.data import load_splits, make_dataset
+from common.data_settings import DATASETS, ImageDataSettings
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.files import atomic_write
 from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 from gan.clusters import CLUSTERS_FILE, fit_clusters, load_clusters, proportional_labels, save_clusters
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.losses import LOSSES, objective

@@ -26,10 +26,10 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.config import parse_command, precision_setting, progress_verbosity, setting
+from common.config import TrainingSettings, parse_command, precision_setting, progress_verbosity, setting
 from common.errors import UserError, run_cli
 from common.images import load_image, resize, resize_long_side
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 from nst import losses
 from nst.feedforward import (
     crop_dataset,

@@ -26,23 +26,16 @@ import tensorflow as tf
 
 from common.checkpoints import save_model
 from common.conditioning import class_count, cycled_labels
-from common.config import parse_settings, setting
-from common.data import (
-    BINARIZATIONS,
-    DATASETS,
-    ImageDataSettings,
-    Splits,
-    binary_test_images,
-    load_splits,
-    make_dataset,
-)
+from common.config import TrainingSettings, parse_settings, setting
+from common.data import Splits, binary_test_images, load_splits, make_dataset
+from common.data_settings import BINARIZATIONS, DATASETS, ImageDataSettings
 from common.errors import UserError, run_cli
 from common.evaluation import sample_quality_callback
 from common.images import save_image
 from common.plots import image_grid, plot_curves
 from common.runs import load_run_config
 from common.tensorboard import TensorBoardLogger
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 from pixelcnn.losses import LIKELIHOODS
 from pixelcnn.model import ARCHITECTURES, PixelCNN, build_pixelcnn
 from pixelcnn.sample import BEST_FILE, MODEL_FILE, sample_images, sampler_of

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.config import parse_settings, setting
+from common.config import TrainingSettings, parse_settings, setting
 from common.errors import run_cli
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 
 
 @dataclass

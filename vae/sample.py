@@ -25,7 +25,8 @@ from scipy.stats import norm
 from common.checkpoints import Checkpointer
 from common.conditioning import class_count, cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
-from common.data import Splits, image_shape_of, load_splits
+from common.data import Splits, load_splits
+from common.data_settings import image_shape_of
 from common.errors import UserError, first_line, run_cli
 from common.files import atomic_write
 from common.images import save_image, to_uint8

@@ -28,22 +28,15 @@ import tensorflow as tf
 from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
-from common.config import parse_settings, progress_verbosity, setting
-from common.data import (
-    BINARIZATIONS,
-    DATASETS,
-    ImageDataSettings,
-    Splits,
-    binary_test_images,
-    load_splits,
-    make_dataset,
-)
+from common.config import TrainingSettings, parse_settings, progress_verbosity, setting
+from common.data import Splits, binary_test_images, load_splits, make_dataset
+from common.data_settings import BINARIZATIONS, DATASETS, ImageDataSettings
 from common.errors import UserError, run_cli
 from common.evaluation import SampleQuality
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
-from common.training import TrainingRun, TrainingSettings
+from common.training import TrainingRun
 from vae.losses import LIKELIHOODS, bits_per_dim
 from vae.model import (
     ARCHITECTURES,

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import keras
 
 from common.config import parse_settings, precision_setting, setting
-from common.data import check_dataset, check_image_options, load_splits
+from common.data import load_splits
+from common.data_settings import check_dataset, check_image_options
 from common.errors import UserError, run_cli
 from common.files import write_json
 from common.runs import library_versions, set_seed

@@ -24,7 +24,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from common.config import parse_settings, precision_setting, setting
-from common.data import check_dataset, check_image_options, load_splits, make_dataset
+from common.data import load_splits, make_dataset
+from common.data_settings import check_dataset, check_image_options
 from common.errors import run_cli
 from common.files import write_json
 from common.precision import use_precision

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from common.config import parse_settings, setting
-from common.data import DATASET_NAMES, check_dataset, check_image_options, load_splits
+from common.data import load_splits
+from common.data_settings import DATASET_NAMES, check_dataset, check_image_options
 from common.errors import UserError, run_cli
 from common.images import to_uint8
 

@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import parse_command, setting
-from common.data import check_dataset, load_splits
+from common.data import load_splits
+from common.data_settings import check_dataset
 from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, save_image
 from common.plots import image_grid
