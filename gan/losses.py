@@ -166,7 +166,7 @@ OBJECTIVES: dict[str, Objective] = {
     "hinge": Objective(hinge_discriminator_loss, hinge_generator_loss, logits=False),
     "lsgan": Objective(least_squares_discriminator_loss, least_squares_generator_loss, logits=False),
 }
-LOSSES = tuple(OBJECTIVES)
+# --loss offers gan.choices.LOSSES, named there without TensorFlow: add a new objective there too.
 
 
 def objective(name: str) -> Objective:

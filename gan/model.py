@@ -15,14 +15,8 @@ from common.ema import ema_decay_at, update_ema
 from common.errors import UserError
 from common.networks import MNIST_SHAPE, conv_levels
 from gan import losses, stabilizers
+from gan.choices import ARCHITECTURES, DOWNSAMPLING, UPSAMPLING
 
-ARCHITECTURES = ("dcgan", "mlp")
-OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
-UPSAMPLING = ("transposed", "nearest")
-DOWNSAMPLING = ("strided", "average")
-
-
-INITS = ("radford", "glorot", "goodfellow")
 PIXEL_MEAN_CLIP = 1e-7  # pylearn2's clip before the logit of the pixel means
 
 

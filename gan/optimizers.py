@@ -21,7 +21,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-OPTIMIZERS = ("adam", "sgd-paper")
 PAPER_LR_DECAY = 1.000004  # divisor of the learning rate per update
 PAPER_MOMENTUM = (0.5, 0.7)  # first, final
 PAPER_MOMENTUM_EPOCHS = 249  # epochs from the first to the final momentum

@@ -21,9 +21,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from common.errors import UserError
-
-AUGMENTATIONS = ("translation", "cutout")
 TRANSLATION_RATIO = 0.125  # Zhao et al.'s defaults: shifts up to 1/8 of the side,
 CUTOUT_RATIO = 0.5  # a square of half the side zeroed
 
@@ -104,16 +101,6 @@ def copy_variables(target: Sequence[tf.Variable], source: Sequence[tf.Variable])
 
 
 # --- DiffAugment -----------------------------------------------------------------------------
-
-def parse_augmentations(policy: str) -> tuple[str, ...]:
-    """"translation,cutout" → ("translation", "cutout"); unknown names are a `UserError`."""
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in AUGMENTATIONS]
-    if unknown or not names:
-        raise UserError(f"--diffaugment: {policy!r} is not a comma-separated list of "
-                        f"{', '.join(AUGMENTATIONS)}")
-    return names
-
 
 def translate(images: tf.Tensor, shift_y: tf.Tensor, shift_x: tf.Tensor) -> tf.Tensor:
     """Each image (B, H, W, C) moved down by shift_y[b] and right by shift_x[b] pixels

@@ -32,7 +32,7 @@ from common.runs import library_versions, set_seed
 from experiments.bench.timing import EpochTimer
 from gan.model import GAN, build_discriminator, build_generator
 from gan.train import Settings as TrainSettings
-from gan.train import make_training_data
+from gan.trainer import make_training_data
 
 PAIRS = ("mlp", "dcgan", "keras-io")
 

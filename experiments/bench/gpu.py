@@ -39,7 +39,7 @@ from experiments.bench.nst import build as nst_objective
 from experiments.bench.timing import EpochTimer
 from gan.model import GAN, build_discriminator, build_generator
 from gan.train import Settings as GANSettings
-from gan.train import make_training_data
+from gan.trainer import make_training_data
 from nst import optimize
 from nst.adain import AdaINTrainer
 from nst.adain_net import AdaINStyleTransfer

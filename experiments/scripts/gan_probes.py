@@ -33,8 +33,9 @@ from common.data_settings import check_dataset
 from common.errors import UserError, run_cli
 from common.images import SAVE_FORMATS, save_image
 from common.plots import image_grid
+from gan.choices import UPSAMPLING
 from gan.losses import discriminator_loss
-from gan.model import UPSAMPLING, build_discriminator, build_generator, from_unit_range, to_unit_range
+from gan.model import build_discriminator, build_generator, from_unit_range, to_unit_range
 from gan.sample import generator_classes, load_generator, output_activation
 
 

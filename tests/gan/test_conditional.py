@@ -125,7 +125,7 @@ def test_resume_restores_the_ema_generator_and_the_power_iteration(conditional_r
     from common.checkpoints import Checkpointer
     from common.training import TrainingRun
     from gan.stabilizers import SpectralNorm
-    from gan.train import build
+    from gan.trainer import build
 
     options = dict(run_dir=str(conditional_run), data_dir=data_dir, conditional=True, spectral_norm=True,
                    ema=0.9, r1=1.0, diffaugment="translation,cutout", loss="hinge")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan import losses
+from gan import choices, losses
 
 REAL_LOGITS = np.array([2.0, -1.0, 0.5], dtype=np.float32)
 FAKE_LOGITS = np.array([0.5, -3.0, 1.5], dtype=np.float32)
@@ -119,3 +119,9 @@ def test_gradient_penalty_draws_one_epsilon_per_sample():
     assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))   # one ε per sample
     assert len(np.unique(per_sample[:, 0])) == 16                      # a different ε each
     assert 0.0 <= per_sample.min() and per_sample.max() <= 1.0
+
+
+def test_the_command_line_names_the_registered_objectives():
+    """gan.choices names the losses without TensorFlow (for --help); the registry must agree."""
+    assert tuple(losses.OBJECTIVES) == choices.LOSSES
+    assert tuple(name for name, objective in losses.OBJECTIVES.items() if objective.logits) == choices.LOGIT_LOSSES

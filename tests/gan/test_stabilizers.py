@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan import losses, stabilizers
+from gan import choices, losses, stabilizers
 from gan.model import GAN, build_discriminator, build_generator
 
 REAL = np.array([2.0, -1.0, 0.5, 0.9], dtype=np.float32)
@@ -190,6 +190,6 @@ def test_cutout_zeroes_one_square():
 
 
 def test_parse_augmentations():
-    assert stabilizers.parse_augmentations("translation, cutout") == ("translation", "cutout")
+    assert choices.parse_augmentations("translation, cutout") == ("translation", "cutout")
     with pytest.raises(Exception, match="--diffaugment"):
-        stabilizers.parse_augmentations("translation,colour")
+        choices.parse_augmentations("translation,colour")

@@ -22,7 +22,8 @@ from gan import model as gan_model
 from gan.model import build_discriminator, build_generator
 from gan.sample import interpolate, load_generator, sample_images, score
 from gan.sample import main as sample_main
-from gan.train import Settings, TrainingMonitor, main, train
+from gan.train import Settings, main, train
+from gan.trainer import TrainingMonitor
 from tests.helpers import ROOT, assert_one_line_error
 
 pytestmark = pytest.mark.slow  # trains models or runs whole programs
