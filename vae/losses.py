@@ -4,7 +4,7 @@ Notation (Kingma & Welling, "Auto-Encoding Variational Bayes", 2013): an encoder
 q(z|x) = N(μ(x), diag σ²(x)), a prior p(z) = N(0, I) and a decoder p(x|z) over the
 D = H·W·C pixels: Bernoulli (the default, for binarized digits), continuous Bernoulli
 (Loaiza-Ganem & Cunningham 2019) or discretized logistic (Salimans et al. 2017) — the
-`LIKELIHOODS`. Every function returns one value per example (nats); the caller averages
+`vae.choices.LIKELIHOODS`. Every function returns one value per example (nats); the caller averages
 over the batch.
 """
 
@@ -14,8 +14,9 @@ import math
 
 import tensorflow as tf
 
+from vae.choices import LIKELIHOODS
+
 LOG_2PI = math.log(2.0 * math.pi)
-LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "logistic")
 MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistic's log-scale
 HALF_BIN = 1.0 / 255.0  # half a bin of the 256 levels, with pixels rescaled to [−1, 1]
 

@@ -3,7 +3,7 @@
 `VAE` is a `keras.Model` with its own `train_step` / `test_step` (keras-io style), so
 `fit`, `evaluate`, callbacks, `.keras` saving and `tf.distribute` work as usual. The
 encoder maps images (H, W, C) to (μ, log σ²); the decoder maps z to the parameters of
-p(x|z) (`vae.losses.LIKELIHOODS`: Bernoulli logits by default).
+p(x|z) (`vae.choices.LIKELIHOODS`: Bernoulli logits by default).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from keras import layers, ops
 
 from common.errors import UserError
 from common.networks import MNIST_SHAPE, conv_levels
+from vae.choices import ARCHITECTURES, OBJECTIVES
 from vae.losses import (
     gaussian_kl,
     importance_log_weights,
@@ -25,9 +26,6 @@ from vae.losses import (
     output_channels,
     reconstruction_loss,
 )
-
-ARCHITECTURES = ("mlp", "conv")
-OBJECTIVES = ("elbo", "iwae")
 
 
 def conv_dense_units(image_shape: tuple[int, int, int]) -> int:

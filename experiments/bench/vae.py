@@ -31,7 +31,7 @@ from common.files import write_json
 from common.precision import use_precision
 from common.runs import library_versions, set_seed
 from experiments.bench.timing import EpochTimer
-from vae.losses import LIKELIHOODS
+from vae.choices import LIKELIHOODS
 from vae.model import build_vae
 
 
