@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-SCHEDULES = ("linear", "cosine")
+from diffusion.choices import SCHEDULES
+
 COSINE_OFFSET = 0.008  # Nichol & Dhariwal's s: keeps β_1 from being vanishingly small
 MAX_BETA = 0.999  # their clip, so that the cosine schedule's last steps stay below 1
 

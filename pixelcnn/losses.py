@@ -22,7 +22,6 @@ import math
 
 import tensorflow as tf
 
-LIKELIHOODS = ("bernoulli", "categorical")
 LEVELS = 256  # the categorical likelihood's levels: 8-bit pixels
 
 
@@ -58,7 +57,7 @@ def categorical_nll(x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 
 def negative_log_likelihood(likelihood: str, x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """−log p(x) in nats per image under `likelihood` (one of `LIKELIHOODS`)."""
+    """−log p(x) in nats per image under `likelihood` (one of `pixelcnn.choices.LIKELIHOODS`)."""
     if likelihood == "bernoulli":
         return bernoulli_nll(x, logits)
     return categorical_nll(x, logits)

@@ -28,9 +28,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pixelcnn.choices import ARCHITECTURES
 from pixelcnn.losses import bits_per_dim, negative_log_likelihood, outputs_per_value
 
-ARCHITECTURES = ("gated", "plain")
 MASK_TYPES = (None, "A", "B")
 PLAIN_FIRST_KERNEL = 7  # van den Oord et al. 2016a's first layer
 
