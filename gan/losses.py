@@ -166,7 +166,8 @@ OBJECTIVES: dict[str, Objective] = {
     "hinge": Objective(hinge_discriminator_loss, hinge_generator_loss, logits=False),
     "lsgan": Objective(least_squares_discriminator_loss, least_squares_generator_loss, logits=False),
 }
-# --loss offers gan.choices.LOSSES, named there without TensorFlow: add a new objective there too.
+# --loss offers gan.choices.LOSSES (and LOGIT_LOSSES), named there without TensorFlow: a new
+# objective goes there too (tests/gan/test_losses.py checks that they agree).
 
 
 def objective(name: str) -> Objective:

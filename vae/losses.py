@@ -4,8 +4,8 @@ Notation (Kingma & Welling, "Auto-Encoding Variational Bayes", 2013): an encoder
 q(z|x) = N(μ(x), diag σ²(x)), a prior p(z) = N(0, I) and a decoder p(x|z) over the
 D = H·W·C pixels: Bernoulli (the default, for binarized digits), continuous Bernoulli
 (Loaiza-Ganem & Cunningham 2019) or discretized logistic (Salimans et al. 2017) — the
-`vae.choices.LIKELIHOODS`. Every function returns one value per example (nats); the caller averages
-over the batch.
+`vae.choices.LIKELIHOODS`. Every function returns one value per example (nats); the caller
+averages over the batch.
 """
 
 from __future__ import annotations
