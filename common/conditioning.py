@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from common.files import read_json
 def cycled_labels(n: int, n_classes: int) -> np.ndarray:
     """0, 1, …, n_classes − 1, 0, 1, …: n int32 labels, every class equally often (±1)."""
     return (np.arange(n) % n_classes).astype(np.int32)
+
+
+def class_columns(n: int, n_classes: int) -> int:
+    """Grid columns for n images labelled by `cycled_labels`: a multiple of n_classes (each
+    column one class) near √n, so that 3 classes make a squarish grid rather than 3 long
+    columns; √n (rounded up) for unlabelled images or a single class."""
+    square = math.ceil(math.sqrt(n))
+    return n_classes * max(1, round(square / n_classes)) if n_classes > 1 else square
 
 
 def class_names(run: str | os.PathLike) -> list[str]:

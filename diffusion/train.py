@@ -6,12 +6,12 @@
     python -m diffusion.train --conditional                             # p(x | y), guidance-ready
 
 Every epoch: the simple loss on the first 1,000 test images with the averaged weights
-(`test_loss`), and
-64 images from fixed noise (DDIM, `--sample-steps`) in samples.png and TensorBoard; every
-`--eval-every` epochs the FID, classifier score and class coverage of `--eval-samples`
-samples, when the dataset's classifier is cached. At the end the EMA U-Net is saved as
-model.keras (what `diffusion.sample` loads), and the variational bound is measured on the
-first `--bound-images` test images (metrics.json `test_bits_per_dim`, `test_bound_nats`).
+(`test_loss`) and 64 images from fixed noise (DDIM, `--sample-steps`) in samples.png and
+TensorBoard; every `--eval-every` epochs the FID, classifier score and class coverage of
+`--eval-samples` samples, when the dataset's classifier is cached. At the end the EMA U-Net
+is saved as model.keras (what `diffusion.sample` loads), and the variational bound is
+measured on the first `--bound-images` test images (metrics.json `test_bits_per_dim`,
+`test_bound_nats`).
 Results go to runs/diffusion/<name>/ (docs/runs.md).
 """
 

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.checkpoints import save_model
-from common.conditioning import class_count, cycled_labels
+from common.conditioning import class_columns, class_count, cycled_labels
 from common.data import Splits, load_splits, make_dataset
 from common.errors import UserError
 from common.evaluation import sample_quality_callback
@@ -118,7 +118,7 @@ def train(settings: Settings) -> Path:
         optimizer.learning_rate.assign(settings.lr)  # a resume may lower it (a manual step decay)
         draw = drawing(model, settings, n_classes)
         labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
-        columns = n_classes or int(math.sqrt(GRID))
+        columns = class_columns(GRID, n_classes)
         quality = sample_quality_callback(settings, draw, labels, run.logger)
         run.fit(model, train_data, steps_per_epoch, validation_data=test_data,
                 callbacks=[EpochGrid(draw, run.run_dir / "samples.png", run.logger, columns),

@@ -16,14 +16,13 @@ uniform u_i, so for the same seed they draw the same images.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from common.conditioning import cycled_labels, label_index, requested_labels
+from common.conditioning import class_columns, cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.plots import write_samples
@@ -251,7 +250,8 @@ def main(argv: list[str] | None = None) -> Path:
         labels = requested_labels(label_index(settings.label, settings.run), settings.n, model.n_classes,
                                   settings.run)
         images = sample_images(sampler_of(model), model.image_shape, settings.n, settings.seed, labels)
-        write_samples(settings.out, images, model.n_classes or math.ceil(math.sqrt(len(images))))
+        cycled = model.n_classes if settings.label is None else 0
+        write_samples(settings.out, images, class_columns(len(images), cycled))
     print(f"wrote {len(images)} samples to {settings.out}")
     return Path(settings.out)
 
