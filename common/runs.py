@@ -174,6 +174,16 @@ def load_run_config(path: str | os.PathLike, model: str | None = None) -> dict[s
     return config
 
 
+
+def check_resumed_settings(settings: Any, run_dir: str | os.PathLike, model: str, names: tuple[str, ...]) -> None:
+    """`--resume` keeps the settings that give a run's weights their meaning (`names`: its
+    process, likelihood, network, data): another value of one is refused with one line."""
+    old = load_run_config(run_dir, model)["settings"]
+    for name in names:
+        if old.get(name) != getattr(settings, name):
+            raise UserError(f"--resume: {run_dir} was trained with --{name.replace('_', '-')} {old.get(name)}, "
+                            f"not {getattr(settings, name)}; start a new run for another")
+
 def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> None:
     """Write (atomically) the run's metrics.json."""
     write_json(Path(path) / METRICS_FILE, metrics)

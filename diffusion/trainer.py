@@ -21,7 +21,7 @@ from common.data import Splits, load_splits, make_dataset
 from common.errors import UserError
 from common.evaluation import sample_quality_callback
 from common.plots import plot_curves, write_samples
-from common.runs import load_run_config
+from common.runs import check_resumed_settings
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun
 from diffusion.losses import bits_per_dim
@@ -31,6 +31,9 @@ from diffusion.train import Settings
 
 GRID = 64  # the per-epoch grid's images, from one fixed x_T
 EPOCH_TEST_IMAGES = 1000  # the test images of the per-epoch loss
+
+# What the weights mean: --resume refuses another value of these.
+RESUME_KEEPS = ("schedule", "timesteps", "dataset", "features", "res_blocks", "attention", "conditional")
 
 
 def load_data(settings: Settings) -> tuple[Splits, tf.data.Dataset, tf.data.Dataset, int]:
@@ -99,7 +102,7 @@ def train(settings: Settings) -> Path:
     """Train (or resume) a diffusion model as `settings` say; returns the run folder."""
     with TrainingRun("diffusion", settings, settings.epochs) as run:
         if settings.resume:
-            check_resume(settings, run.run_dir)
+            check_resumed_settings(settings, run.run_dir, "diffusion", RESUME_KEEPS)
         splits, train_data, test_data, steps_per_epoch = load_data(settings)
         n_classes = class_count(splits.y_train) if settings.conditional else 0
         with run.strategy.scope():
@@ -139,12 +142,3 @@ def train(settings: Settings) -> Path:
         print(f"{run.run_dir}: test loss {history['test_loss'][-1]:.4f}{bound}; "
               f"{metrics['train_seconds'] / 60:.1f} min of training", flush=True)
     return run.run_dir
-
-
-def check_resume(settings: Settings, run_dir: Path) -> None:
-    """A resumed run keeps its process, network and data: another one is refused with one line."""
-    old = load_run_config(run_dir, "diffusion")["settings"]
-    for name in ("schedule", "timesteps", "dataset", "features", "res_blocks", "attention", "conditional"):
-        if old.get(name) != getattr(settings, name):
-            raise UserError(f"--resume: {run_dir} was trained with --{name.replace('_', '-')} {old.get(name)}, "
-                            f"not {getattr(settings, name)}; start a new run for another")

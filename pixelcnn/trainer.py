@@ -22,12 +22,15 @@ from common.errors import UserError
 from common.evaluation import sample_quality_callback
 from common.images import save_image
 from common.plots import image_grid, plot_curves
-from common.runs import load_run_config
+from common.runs import check_resumed_settings
 from common.tensorboard import TensorBoardLogger
 from common.training import TrainingRun
 from pixelcnn.model import PixelCNN, build_pixelcnn
 from pixelcnn.sample import BEST_FILE, MODEL_FILE, sample_images, sampler_of
 from pixelcnn.train import Settings
+
+# What the weights mean: --resume refuses another value of these.
+RESUME_KEEPS = ("likelihood", "binarize", "dataset", "arch")
 
 
 class HeldOutNLL(keras.callbacks.Callback):
@@ -111,7 +114,7 @@ def train(settings: Settings) -> Path:
     """Train (or resume) a PixelCNN as `settings` say; returns the run folder."""
     with TrainingRun("pixelcnn", settings, settings.epochs) as run:
         if settings.resume:
-            check_resume(settings, run.run_dir)
+            check_resumed_settings(settings, run.run_dir, "pixelcnn", RESUME_KEEPS)
         splits, data, steps_per_epoch = load_data(settings)
         n_classes = class_count(splits.y_train) if settings.conditional else 0
         with run.strategy.scope():
@@ -156,12 +159,3 @@ def drawing(model: PixelCNN, seed: int, labels) -> Any:
         return sample_images(sampler, model.image_shape, n, seed, labels(n) if labels else None)
 
     return draw
-
-
-def check_resume(settings: Settings, run_dir: Path) -> None:
-    """A resumed run keeps its likelihood and data: another one is refused with one line."""
-    old = load_run_config(run_dir, "pixelcnn")["settings"]
-    for name in ("likelihood", "binarize", "dataset", "arch"):
-        if old.get(name) != getattr(settings, name):
-            raise UserError(f"--resume: {run_dir} was trained with --{name} {old.get(name)}, not "
-                            f"{getattr(settings, name)}; start a new run for another")
