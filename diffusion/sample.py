@@ -20,7 +20,6 @@ free guidance (Ho & Salimans 2022, eq. 6): ε̃ = (1 + w) ε̂(x_t, y) − w ε�
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.conditioning import cycled_labels, label_index, requested_labels
+from common.conditioning import class_columns, cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
 from common.latent import slerp
@@ -220,7 +219,8 @@ def main(argv: list[str] | None = None) -> Path:
                                   settings.run)
         images = sampler.draw(settings.n, settings.seed, labels, steps=settings.steps, eta=settings.eta,
                               guidance=settings.guidance or 0.0, sampler=settings.sampler)
-        write_samples(settings.out, images, sampler.n_classes or math.ceil(math.sqrt(len(images))))
+        cycled = sampler.n_classes if settings.label is None else 0
+        write_samples(settings.out, images, class_columns(len(images), cycled))
     print(f"wrote {len(images)} samples to {settings.out}")
     return Path(settings.out)
 
