@@ -18,10 +18,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from common.conditioning import class_count
 from common.data_settings import (
     BINARIZATIONS,
     DATASETS,
@@ -212,6 +214,20 @@ def load_splits(name: str, data_dir: str | None = None, validation_size: int = V
     return Splits(images(arrays["x_train"][train]), labels["y_train"][train],
                   images(arrays["x_train"][validation]), labels["y_train"][validation],
                   images(arrays["x_test"]), labels["y_test"], classes)
+
+
+def load_training_splits(settings: Any) -> Splits:
+    """`load_splits` of a trainer's --dataset, --data-dir, --image-size and --channels, refused
+    with one line before anything is written when --batch-size exceeds the training set or
+    --conditional meets unlabelled images."""
+    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
+                         channels=settings.channels)
+    if settings.batch_size > len(splits.x_train):
+        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
+                        f"({len(splits.x_train)} images)")
+    if settings.conditional:
+        class_count(splits.y_train)
+    return splits
 
 
 def emoji_folder(data_dir: str | None) -> Path:

@@ -184,13 +184,13 @@ def build_diffusion(image_shape: tuple[int, int, int], features: int = 32, res_b
 
 
 def variational_bound(network: keras.Model, images: np.ndarray, process: Schedule, labels: np.ndarray | None = None,
-                      seed: int = 0, batch: int = 250, progress: bool = False) -> np.ndarray:
+                      seed: int = 0, batch: int = 250, progress: int = 0) -> np.ndarray:
     """The bound on −log p(x_0) (−log p(x_0 | y) with labels) of images in [0, 1] on the 8-bit
     grid, nats per image: L_T + Σ_t L_t + L_0 (`diffusion.losses`), each L_t at one draw of
     x_t ~ q(x_t | x_0), the estimate Ho et al. report. T network passes per image."""
     term = tf.function(lambda x0, t, y, seed_pair: _bound_term(network, process, x0, t, y, seed_pair))
     totals = []
-    bar = keras.utils.Progbar(process.steps * len(images), unit_name="pass") if progress else None
+    bar = keras.utils.Progbar(process.steps * len(images), verbose=progress, unit_name="pass") if progress else None
     for start in range(0, len(images), batch):
         x0 = tf.constant(images[start:start + batch], tf.float32) * 2.0 - 1.0
         y = None if labels is None else tf.constant(labels[start:start + batch], tf.int32)

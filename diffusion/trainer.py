@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from common.checkpoints import save_model
 from common.conditioning import class_columns, class_count, cycled_labels
-from common.data import Splits, load_splits, make_dataset
-from common.errors import UserError
+from common.config import progress_verbosity
+from common.data import Splits, load_training_splits, make_dataset
 from common.evaluation import sample_quality_callback
 from common.plots import plot_curves, write_samples
 from common.runs import check_resumed_settings
@@ -39,13 +39,7 @@ RESUME_KEEPS = ("schedule", "timesteps", "dataset", "features", "res_blocks", "a
 def load_data(settings: Settings) -> tuple[Splits, tf.data.Dataset, tf.data.Dataset, int]:
     """(splits, training batches, test batches, steps per epoch); bad data settings raise
     `UserError` before anything is written."""
-    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
-                         channels=settings.channels)
-    if settings.batch_size > len(splits.x_train):
-        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
-                        f"({len(splits.x_train)} images)")
-    if settings.conditional:
-        class_count(splits.y_train)  # unlabelled data: a UserError now
+    splits = load_training_splits(settings)
     labelled = settings.conditional
     capped = settings.steps_per_epoch is not None
     train = make_dataset(splits.x_train, splits.y_train if labelled else None, batch_size=settings.batch_size,
@@ -90,7 +84,7 @@ def final_metrics(model: Diffusion, settings: Settings, splits: Splits) -> dict[
         return {}
     labels = splits.y_test[:n] if model.n_classes else None
     nats = variational_bound(model.ema_network, splits.x_test[:n], model.schedule, labels, seed=settings.seed,
-                             progress=not settings.quiet)
+                             progress=progress_verbosity(settings.quiet))
     dims = int(np.prod(splits.image_shape))
     mean, error = float(nats.mean()), float(nats.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
     return {"test_bound_nats": mean, "test_bound_nats_stderr": error, "bound_images": n,

@@ -17,8 +17,7 @@ import tensorflow as tf
 
 from common.checkpoints import save_model
 from common.conditioning import class_count, cycled_labels
-from common.data import Splits, binary_test_images, load_splits, make_dataset
-from common.errors import UserError
+from common.data import Splits, binary_test_images, load_training_splits, make_dataset
 from common.evaluation import sample_quality_callback
 from common.images import save_image
 from common.plots import image_grid, plot_curves
@@ -59,13 +58,7 @@ class HeldOutNLL(keras.callbacks.Callback):
 def load_data(settings: Settings) -> tuple[Splits, dict[str, tf.data.Dataset], int]:
     """(splits, {"train", "validation", "test"} datasets, steps per epoch); bad data settings
     raise `UserError` before anything is written."""
-    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
-                         channels=settings.channels)
-    if settings.batch_size > len(splits.x_train):
-        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
-                        f"({len(splits.x_train)} images)")
-    if settings.conditional:
-        class_count(splits.y_train)  # unlabelled data: a UserError now
+    splits = load_training_splits(settings)
     labelled = settings.conditional
     capped = settings.steps_per_epoch is not None
     data = {"train": make_dataset(splits.x_train, splits.y_train if labelled else None,

@@ -19,9 +19,8 @@ from common.checkpoints import save_model
 from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.config import progress_verbosity
-from common.data import Splits, binary_test_images, load_splits, make_dataset
+from common.data import Splits, binary_test_images, load_training_splits, make_dataset
 from common.data_settings import DATASETS
-from common.errors import UserError
 from common.evaluation import SampleQuality
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
@@ -141,17 +140,11 @@ def write_figures(model: VAE, run_dir: Path, test_images: np.ndarray, test_label
 def load_data(settings: Settings) -> tuple[Splits, np.ndarray, tf.data.Dataset, tf.data.Dataset, int]:
     """(splits, binary test images, training and test datasets, steps per epoch); bad data
     settings raise `UserError` before anything is written."""
-    splits = load_splits(settings.dataset, settings.data_dir, image_size=settings.image_size,
-                         channels=settings.channels)
-    if settings.batch_size > len(splits.x_train):
-        raise UserError(f"--batch-size: {settings.batch_size} is larger than the training set "
-                        f"({len(splits.x_train)} images)")
+    splits = load_training_splits(settings)
     test_images = binary_test_images(splits.x_test, binarization(settings))
     capped = settings.steps_per_epoch is not None
     # A conditional VAE gets (images, labels) batches.
     train_labels, test_labels = ((splits.y_train, splits.y_test) if settings.conditional else (None, None))
-    if settings.conditional:
-        class_count(splits.y_train)  # unlabelled data: a UserError now, before anything is written
     train_data = make_dataset(splits.x_train, train_labels, batch_size=settings.batch_size,
                               shuffle=True, binarize=binarization(settings), seed=settings.seed,
                               repeat=capped)
