@@ -78,6 +78,7 @@ def sampler() -> DiffusionSampler:
     return DiffusionSampler(network, make_schedule("linear", 30), {}, batch=4)
 
 
+@pytest.mark.slow  # seconds of U-Net passes: the full suite runs it
 def test_ddim_with_eta_0_is_deterministic_and_ignores_the_step_noise(sampler):
     x_T = tf.random.stateless_normal((4, 8, 8, 1), seed=[5, 5]).numpy()
     labels = np.array([0, 1, 2, 0])
@@ -90,6 +91,7 @@ def test_ddim_with_eta_0_is_deterministic_and_ignores_the_step_noise(sampler):
     assert drawn.shape == (6, 8, 8, 1) and 0 <= drawn.min() and drawn.max() <= 1
 
 
+@pytest.mark.slow  # seconds of U-Net passes: the full suite runs it
 def test_ddim_with_eta_1_on_all_steps_is_ancestral_sampling(sampler):
     """With σ² = β̃_t the DDIM update between neighbouring steps has the posterior mean
     μ̃_t(x_t, x̂_0) (Song et al. §4.1), so the same noise gives the same images."""
