@@ -42,6 +42,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     steps_per_epoch: int | None = setting(None, "cap on batches per epoch; unset: one pass", positive=True)
     batch_size: int = setting(64, "examples per batch", positive=True)
     lr: float = setting(1e-3, "Adam learning rate", positive=True)
+    lr_decay: float = setting(1.0, "factor on the learning rate per epoch: epoch e trains at "
+                                   "lr·decay^e (1: constant)", positive=True)
     conditional: bool = setting(False, "class-conditional: a bias from the one-hot class in every "
                                        "layer; the NLL is then −log p(x|y)")
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
@@ -59,6 +61,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     def validate(self) -> None:
         super().validate()
         self.check_images("conv")
+        if self.lr_decay > 1:
+            raise UserError(f"--lr-decay: at most 1 (a decay), got {self.lr_decay}")
         if self.kernel_size % 2 == 0:
             raise UserError(f"--kernel-size: must be odd, got {self.kernel_size}")
         if (self.likelihood == "bernoulli") != (self.binarize != "none"):

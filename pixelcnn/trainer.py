@@ -122,13 +122,14 @@ def train(settings: Settings) -> Path:
         # The checkpoint holds the old learning rate; the one asked for now wins, which
         # allows a manual step decay (resume with a lower --lr), as vae.train does.
         optimizer.learning_rate.assign(settings.lr)
+        decay = keras.callbacks.LearningRateScheduler(lambda epoch: settings.lr * settings.lr_decay ** epoch)
         labels = (lambda n: cycled_labels(n, n_classes)) if n_classes else None
         draw = drawing(model, settings.seed, labels)
         best_nll, _ = best_so_far(run.metrics["history"])
         quality = sample_quality_callback(settings, draw, labels, run.logger)
         run.fit(model, data["train"], steps_per_epoch, validation_data=data["test"],
                 callbacks=[HeldOutNLL(data["validation"], run.run_dir / BEST_FILE, best_nll, run.logger, draw),
-                           *([quality] if quality else [])])
+                           decay, *([quality] if quality else [])])
         save_model(model, run.run_dir / MODEL_FILE)
         final = {**final_metrics(model, run, data["test"], best_so_far(run.metrics["history"])[0]),
                  "classes": list(splits.classes)}

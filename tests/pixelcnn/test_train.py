@@ -40,7 +40,7 @@ def test_the_cached_sampler_draws_the_naive_samplers_images(shape, likelihood, c
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, data_dir) -> Path:
     folder = tmp_path_factory.mktemp("pixelcnn") / "run"
-    assert train(Settings(run_dir=str(folder), data_dir=data_dir, epochs=2, **TINY)) == folder
+    assert train(Settings(run_dir=str(folder), data_dir=data_dir, epochs=2, lr_decay=0.5, **TINY)) == folder
     return folder
 
 
@@ -52,6 +52,7 @@ def test_run_folder_and_the_exact_test_nll(run, data_dir):
     assert metrics["finished"] and metrics["steps"] == 10 and metrics["epochs"] == 2
     history = metrics["history"]
     assert len(history["test_nll"]) == len(history["validation_nll"]) == 2
+    assert history["train_learning_rate"] == pytest.approx([1e-3, 5e-4])  # lr · decay^epoch
     best = int(np.argmin(history["validation_nll"])) + 1
     assert metrics["best_epoch"] == best and metrics["validation_nll"] == min(history["validation_nll"])
     # The reported number is −log p of the VAE's fixed binary test set under the kept weights.
@@ -100,6 +101,7 @@ def test_colour_shapes_train_with_the_categorical_likelihood(tmp_path):
     (["--batch-size", "0"], "--batch-size"),
     (["--epochs", "-1"], "--epochs"),
     (["--kernel-size", "4"], "odd"),
+    (["--lr-decay", "2"], "--lr-decay"),
     (["--likelihood", "bernoulli", "--binarize", "none"], "binary data"),
     (["--dataset", "nope"], "nope"),
 ])
