@@ -1,6 +1,6 @@
 """Datasets as validated arrays (`Splits`) and `tf.data` pipelines, chosen by `--dataset` name.
 
-`mnist`, `fashion_mnist` (here), `cifar10`, `folder:PATH` and `shapes` (`common.datasets`);
+`mnist`, `fashion_mnist` (here), `cifar10`, `folder:PATH` and `shapes` (`common.colour_datasets`);
 `--image-size` and `--channels` resize and convert any of them (docs/datasets.md). The
 names and the checks of these options are in `common.data_settings`.
 
@@ -194,7 +194,7 @@ def load_splits(name: str, data_dir: str | None = None, validation_size: int = V
     if name == "emoji":
         return _folder_splits(emoji_folder(data_dir), image_size or DEFAULT_IMAGE_SIZE, channels or 3)
     if name == "cifar10":
-        from common.datasets import CIFAR_CLASSES, cifar10_arrays
+        from common.colour_datasets import CIFAR_CLASSES, cifar10_arrays
 
         folder = resolve_data_dir(data_dir)
         if folder is not None and not folder.is_dir():
@@ -242,7 +242,7 @@ def emoji_folder(data_dir: str | None) -> Path:
 
 
 def _folder_splits(root: Path, image_size: int, channels: int) -> Splits:
-    from common.datasets import decode_folder, folder_files, held_out_split
+    from common.colour_datasets import decode_folder, folder_files, held_out_split
 
     files, labels, classes, ignored = folder_files(root)
     images, labels, skipped = decode_folder(files, labels, image_size, channels)
@@ -254,7 +254,7 @@ def _folder_splits(root: Path, image_size: int, channels: int) -> Splits:
 
 
 def _shapes_splits(image_size: int, channels: int | None) -> Splits:
-    from common.datasets import SHAPE_NAMES, SHAPES_SEED, SHAPES_SIZES, shapes_arrays
+    from common.colour_datasets import SHAPE_NAMES, SHAPES_SEED, SHAPES_SIZES, shapes_arrays
 
     parts, factors = {}, {}
     for offset, (split, count) in enumerate(SHAPES_SIZES.items()):

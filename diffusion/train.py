@@ -49,7 +49,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
-    eval_samples: int = setting(1000, "samples per sample-quality score", min=2)
+    eval_samples: int = setting(1000, "samples per sample-quality score (k-NN metrics, k = 5: at least 6)",
+                                min=6)
     bound_images: int = setting(100, "test images the final likelihood bound is measured on "
                                      "(T network passes each; 0: none)", min=0)
 

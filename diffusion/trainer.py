@@ -19,7 +19,7 @@ from common.checkpoints import save_model
 from common.conditioning import class_columns, class_count, cycled_labels
 from common.config import progress_verbosity
 from common.data import Splits, load_training_splits, make_dataset
-from common.evaluation import sample_quality_callback
+from common.evaluation.quality import sample_quality_callback
 from common.plots import plot_curves, write_samples
 from common.runs import check_resumed_settings
 from common.tensorboard import TensorBoardLogger

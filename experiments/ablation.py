@@ -23,8 +23,8 @@ from typing import Any
 from common.config import parse_settings, setting
 from common.errors import UserError, run_cli
 from common.files import atomic_write, write_json
+from experiments.finished_runs import PER_RUN_SETTINGS, grouped_runs, run_settings
 from experiments.report import scaled, spread
-from experiments.runs import PER_RUN_SETTINGS, grouped_runs, run_settings
 from experiments.stats import comparison_sentence, summarize
 
 # Settings that change how a run is watched, not what it learns: seeds of one model may differ

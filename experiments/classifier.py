@@ -3,11 +3,11 @@
     python -m experiments.classifier --dataset mnist
     python -m experiments.classifier --dataset shapes --image-size 32
 
-Trains `common.classifier.DigitCNN` (28×28 grey digits) or `SmallResNet` (any other labelled
+Trains `common.evaluation.classifier.DigitCNN` (28×28 grey digits) or `SmallResNet` (any other labelled
 dataset: cifar10, shapes, whose label is the shape, or a folder with class sub-folders) on
 the training split, prints its test accuracy and
-writes it (atomically) to the cache that `common.classifier.load_classifier` reads. With
-the default settings it makes exactly what `common.classifier.ensure_classifier` (used by
+writes it (atomically) to the cache that `common.evaluation.classifier.get_classifier` reads. With
+the default settings it makes exactly what `common.evaluation.classifier.get_classifier` (used by
 `experiments.compare` and `experiments.score`) builds when no classifier is cached.
 """
 
@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.classifier import (
+from common.config import parse_settings, precision_setting, setting
+from common.data import load_splits
+from common.data_settings import CHANNELS, check_dataset, check_image_options
+from common.errors import UserError, run_cli
+from common.evaluation.classifier import (
     TRAINING_DEFAULTS,
     classifier_path,
     dataset_fingerprint,
@@ -23,10 +27,6 @@ from common.classifier import (
     train_classifier,
     training_report,
 )
-from common.config import parse_settings, precision_setting, setting
-from common.data import load_splits
-from common.data_settings import CHANNELS, check_dataset, check_image_options
-from common.errors import UserError, run_cli
 from common.precision import use_precision
 
 

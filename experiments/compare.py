@@ -16,7 +16,7 @@ their intervals do not overlap. DIR receives report.md, metrics.json (every seed
 and PNG figures (with --html also report.html, which links the PNGs); the trained runs go
 to --runs-dir (default DIR/runs), one folder per model and seed, <model>/seed_<s>
 (`tensorboard --logdir` on it overlays them). A classifier that is not cached yet is
-trained and cached first (`common.classifier.ensure_classifier`).
+trained and cached first (`common.evaluation.classifier.get_classifier`).
 
 With --runs, runs of one model are grouped by their folder names: a folder's name less a
 trailing `seed_<k>` or `_seed<k>` names its model (a folder named only `seed_<k>` takes
@@ -26,8 +26,9 @@ The steps, top to bottom: check the settings and --out (main, check_out, plan_ru
 the classifier if needed, obtain the runs (train_runs, or given_runs for --runs), load each
 run's sampler through its family's adapter (experiments.models), sample and score every
 row and seed (score_rows), draw the figures (draw_figures) and write the results
-(write_results). Splits of the work: experiments.spec (settings), experiments.runs (run
-schema), experiments.scoring, experiments.stats, experiments.figures, experiments.report.
+(write_results). Splits of the work: experiments.spec (settings), experiments.finished_runs
+(run schema), experiments.table (rows), common.evaluation.scoring (the scores),
+experiments.stats, experiments.figures, experiments.report.
 """
 
 from __future__ import annotations
@@ -41,19 +42,20 @@ from typing import Any
 
 import numpy as np
 
-from common.classifier import ensure_classifier
 from common.config import parse_settings, settings_dict
 from common.data import Splits, load_splits
 from common.errors import UserError, run_cli
+from common.evaluation.classifier import get_classifier
+from common.evaluation.scoring import References, score
 from common.files import atomic_write, write_json
 from common.runs import CONFIG_FILE, RunLock, library_versions, load_run_config
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
+from experiments.finished_runs import grouped_runs
 from experiments.models import Model, comparable_run, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
-from experiments.runs import grouped_runs
-from experiments.scoring import References, baselines, references, run_numbers, score, summarize_row
 from experiments.spec import Settings, slug
 from experiments.stats import CONFIDENCE, RESAMPLES
+from experiments.table import baselines, comparison_references, run_numbers, summarize_row
 
 OUTPUTS = ("report.md", "report.html", "metrics.json", "samples.png", "interpolations.png",
            "curves.png")
@@ -282,16 +284,16 @@ def compare(settings: Settings, started: float) -> None:
     check_out(settings)  # refusals come first
     runs = given_runs(settings) if settings.runs else None
     plan = None if settings.runs else plan_runs(settings)
-    classifier = ensure_classifier(settings.dataset, settings.data_dir,  # trained here if not cached
+    classifier = get_classifier(settings.dataset, settings.data_dir,  # trained here if not cached
                                    **settings.image_options())
     splits = load_splits(settings.dataset, settings.data_dir, **settings.image_options())
     runs = runs or train_runs(settings, plan)
     groups = {name: [load_model(name, path, settings.precision) for path in paths]
               for name, paths in runs.items()}
 
-    refs = references(splits, classifier, settings.parzen_validation, settings.parzen_test,
-                      np.random.default_rng(settings.seed), kid_subset_size=settings.kid_subset_size,
-                      kid_subsets=settings.kid_subsets, fid_counts=settings.fid_counts)
+    refs = comparison_references(splits, classifier, settings.parzen_validation, settings.parzen_test,
+                                 np.random.default_rng(settings.seed), kid_subset_size=settings.kid_subset_size,
+                                 kid_subsets=settings.kid_subsets, fid_counts=settings.fid_counts)
     rows, samples = score_rows(groups, splits, refs, settings)
     figures = draw_figures(out, groups, samples, rows, splits.x_train)
     results = results_dict(settings, groups, rows, classifier.accuracy(splits.x_test, splits.y_test),

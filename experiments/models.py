@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from common.errors import UserError
-from experiments.runs import load_finished_run
+from experiments.finished_runs import load_finished_run
 from experiments.spec import MODELS
 
 
@@ -49,7 +49,7 @@ class Model:
     family: str                 # config.json's "model": the package whose adapter samples it
     run_dir: Path
     config: dict[str, Any]      # config.json
-    metrics: dict[str, Any]     # metrics.json in schema 2 (experiments.runs)
+    metrics: dict[str, Any]     # metrics.json in schema 2 (experiments.finished_runs)
     sampler: Sampler
 
 

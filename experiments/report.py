@@ -13,7 +13,7 @@ import html
 from itertools import combinations
 from typing import Any
 
-from experiments.scoring import DENSITY_K, PRECISION_K
+from common.evaluation.scoring import DENSITY_K, PRECISION_K
 from experiments.stats import comparison_sentence
 
 FID_NOTE = ("FID, KID, precision/recall and density/coverage use the features of this project's own "

@@ -13,9 +13,9 @@ mnist; trained and cached first if it is not cached yet), and one JSON object is
 whose keys are the metric names: fid, kid, kid_std, precision, recall, density, coverage,
 classifier_score, classes_covered, class_kl_to_uniform, class_counts, then samples and
 reference_samples (and the KID subset settings). The numbers are those of the comparison
-table (experiments.scoring.feature_scores), so samples from other programs can be put in
+table (common.evaluation.scoring, the one scoring path), so samples from other programs can be put in
 the same table; like it, they are not comparable with Inception FID / KID.
-`--features inception` uses InceptionV3 pool features instead (`common.inception`, weights
+`--features inception` uses InceptionV3 pool features instead (`common.evaluation.inception`, weights
 from $INCEPTION_WEIGHTS or Keras' download; any dataset, labelled or not) and prints no
 class metrics.
 """
@@ -30,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from common.classifier import FeatureClassifier, ensure_classifier
 from common.config import parse_settings, precision_setting, setting
 from common.data import load_splits
 from common.data_settings import DATASET_NAMES, DATASETS, check_dataset
 from common.errors import UserError, first_line, run_cli
+from common.evaluation.classifier import FeatureClassifier, get_classifier
+from common.evaluation.inception import InceptionFeatures
+from common.evaluation.scoring import DENSITY_K, PRECISION_K, feature_scores, reference_set, score
 from common.files import write_json
 from common.images import load_image
-from common.inception import InceptionFeatures
-from experiments.scoring import DENSITY_K, PRECISION_K, feature_scores
 
 SPLITS = {"train": "x_train", "validation": "x_validation", "test": "x_test"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -197,16 +197,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     check_sizes(samples, reference, settings)
     if settings.features == "inception":
         inception = InceptionFeatures()
-        scores = feature_scores(inception.features(samples), None, inception.features(reference),
-                                settings.kid_subset_size, settings.kid_subsets)
+        references = reference_set(inception.features(reference), kid_subset_size=settings.kid_subset_size,
+                                   kid_subsets=settings.kid_subsets)
+        scores = feature_scores(inception.features(samples), None, references)
     else:
-        classifier = ensure_classifier(classifier_dataset(settings, reference_dataset),
+        classifier = get_classifier(classifier_dataset(settings, reference_dataset),
                                        settings.data_dir, stream=sys.stderr,  # stdout: JSON
                                        precision=settings.precision, **options)
         check_classifier_shape(classifier, samples)
-        scores = feature_scores(classifier.features(samples), classifier.probabilities(samples),
-                                classifier.features(reference), settings.kid_subset_size,
-                                settings.kid_subsets)
+        references = reference_set(classifier.features(reference), classifier,
+                                   kid_subset_size=settings.kid_subset_size, kid_subsets=settings.kid_subsets)
+        scores = score(samples, references)
     result = {**scores, "features": settings.features, "samples": len(samples), "reference_samples": len(reference),
               "kid_subset_size": settings.kid_subset_size, "kid_subsets": settings.kid_subsets}
     if settings.out:

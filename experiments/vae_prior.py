@@ -7,7 +7,7 @@ gmm`, vae/prior.py) should score at most half the FID of its N(0, I) samples. Pe
 run per seed, the same network and data): --n codes from N(0, I) and --n from a
 --components mixture fitted to μ(x) of the run's training set, decoded as `vae.sample` does,
 both scored against the test set with the comparison's metrics (the project classifier's
-features, `experiments.scoring.feature_scores`). Prints, and writes to --out, the per-run
+features, `common.evaluation.scoring.score`). Prints, and writes to --out, the per-run
 scores, mean ± std [95 % bootstrap interval] over the runs, whether each difference is
 resolved, and the per-run ratio FID(gmm) / FID(normal).
 """
@@ -19,20 +19,17 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from common.classifier import FeatureClassifier, ensure_classifier
 from common.config import parse_settings, setting
 from common.data import Splits
 from common.errors import UserError, run_cli
+from common.evaluation.classifier import get_classifier
+from common.evaluation.scoring import References, reference_set, score
 from common.files import write_json
 from common.runs import load_run_config
-from experiments.scoring import feature_scores
 from experiments.stats import comparison_sentence, summarize
 from vae.prior import check_components
 from vae.sample import decode, load_vae, mixture_codes, run_splits, sample_images, with_channels
 
-KID_SUBSET_SIZE = 1000  # as in the comparison; smaller when --n is
 COMPARED = {"fid": True, "kid": True, "precision": False, "recall": False, "density": False,
             "coverage": False, "classifier_score": False}  # metric: lower is better
 
@@ -60,20 +57,13 @@ class Settings:
                             "(one test set scores them all)")
 
 
-def score_run(run: str, splits: Splits, classifier: FeatureClassifier, reference: np.ndarray,
-              settings: Settings) -> dict[str, dict[str, Any]]:
+def score_run(run: str, splits: Splits, references: References, settings: Settings) -> dict[str, dict[str, Any]]:
     """{"normal": scores, "gmm": scores} of one run's --n samples from each prior, against the
-    test set's classifier features `reference`."""
+    test set (`references`)."""
     model = load_vae(run)
     samples = {"normal": sample_images(model, settings.n, seed=0),
                "gmm": decode(model, mixture_codes(model, splits, settings.components, settings.n))}
-    scores = {}
-    for prior, images in samples.items():
-        images = with_channels(images)
-        scores[prior] = feature_scores(classifier.features(images),
-                                       classifier.probabilities(images), reference,
-                                       min(KID_SUBSET_SIZE, len(images)), 100)
-    return scores
+    return {prior: score(with_channels(images), references) for prior, images in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -82,11 +72,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = load_run_config(settings.runs[0], "vae")["settings"]  # all runs share the data
     splits = run_splits(settings.runs[0])
     check_components(settings.components, len(splits.x_train))  # before building the classifier
-    classifier = ensure_classifier(config["dataset"], config.get("data_dir"), stream=sys.stderr,
+    classifier = get_classifier(config["dataset"], config.get("data_dir"), stream=sys.stderr,
                                    image_size=config.get("image_size"),
                                    channels=config.get("channels"))
-    reference = classifier.features(splits.x_test)
-    per_run = {run: score_run(run, splits, classifier, reference, settings)
+    references = reference_set(classifier.features(splits.x_test), classifier)
+    per_run = {run: score_run(run, splits, references, settings)
                for run in settings.runs}
     summary = {prior: {metric: summarize([scores[prior][metric] for scores in per_run.values()])
                        for metric in COMPARED} for prior in ("normal", "gmm")}

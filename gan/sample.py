@@ -23,14 +23,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common.classifier import FeatureClassifier, load_classifier
 from common.conditioning import cycled_labels, label_index, requested_labels
 from common.config import parse_settings, precision_setting, setting
 from common.errors import UserError, first_line, run_cli
-from common.evaluation import SampleQuality
+from common.evaluation.classifier import FeatureClassifier, get_classifier
+from common.evaluation.metrics import per_class_accuracy
+from common.evaluation.quality import SampleQuality
 from common.files import read_json
 from common.latent import slerp
-from common.metrics import per_class_accuracy
 from common.plots import write_samples
 from common.precision import load_model
 from common.runs import load_run_config, lock_if_writing_into
@@ -174,7 +174,7 @@ class Settings:
     seed: int = setting(0, "noise seed", min=0)
     interpolate: bool = setting(False, "latent walks between two noise vectors instead of samples")
     steps: int = setting(10, "images per walk with --interpolate", min=2, max=1000)
-    score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation)")
+    score: bool = setting(False, "also score the samples with the cached classifier (see common.evaluation.quality)")
     zoom: int = setting(1, "enlarge a PNG/JPEG grid by this integer factor (nearest neighbour)",
                         min=1, max=16)
     label: str | None = setting(None, "class-conditional runs: every sample of this class, an "
@@ -231,8 +231,8 @@ def sample_to_file(settings: Settings) -> Path:
 def run_classifier(run_dir: str | Path) -> FeatureClassifier:
     """The cached classifier of the run's dataset (a `UserError` says how to build it if absent)."""
     run_settings = load_run_config(run_dir, "gan")["settings"]
-    return load_classifier(run_settings["dataset"], run_settings.get("data_dir"),
-                           run_settings.get("image_size"), run_settings.get("channels"))
+    return get_classifier(run_settings["dataset"], run_settings.get("data_dir"), run_settings.get("image_size"),
+                          run_settings.get("channels"), if_missing="error")
 
 
 def score(run_dir: str | Path, images: np.ndarray, classifier: FeatureClassifier | None = None,

@@ -76,9 +76,9 @@ class Settings(TrainingSettings, ImageDataSettings):
     beta2: float = setting(0.999, "Adam β2 for both networks (--optimizer adam)", min=0.0)
     log_every: int = setting(50, "write step scalars to TensorBoard every N generator steps", positive=True)
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage and histogram) "
-                               "with the cached classifier of common.classifier")
+                               "with the cached classifier of common.evaluation.classifier")
     eval_every: int = setting(1, "epochs between sample-quality scores", positive=True)
-    eval_samples: int = setting(10000, "samples scored each time", min=2)
+    eval_samples: int = setting(10000, "samples scored each time (k-NN metrics, k = 5: at least 6)", min=6)
     # Stabilisers and conditioning (docs/gan.md, "Stabilisers"; gan/stabilizers.py).
     spectral_norm: bool = setting(False, "dcgan: spectral normalisation of every weight of D "
                                          "(Miyato et al. 2018)")

@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from common.checkpoints import save_model
-from common.classifier import classifier_for_training
 from common.conditioning import class_count, cycled_labels
 from common.data import load_splits, make_dataset
 from common.errors import UserError
-from common.evaluation import SampleQuality
+from common.evaluation.classifier import get_classifier
+from common.evaluation.quality import SampleQuality
 from common.files import atomic_write
 from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
@@ -255,8 +255,8 @@ def training_labels(settings: Settings, run: TrainingRun, splits) -> tuple[np.nd
 
 def scoring_classifier(settings: Settings):
     """The cached feature classifier of the dataset, else None (with a notice)."""
-    return classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
-                                     settings.image_size, settings.channels)
+    return (get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
+                           if_missing="skip") if settings.eval else None)
 
 
 def train(settings: Settings) -> Path:

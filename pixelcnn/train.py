@@ -49,7 +49,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     eval: bool = setting(True, "score samples (FID, classifier score, class coverage) with the "
                                "cached classifier, when there is one")
     eval_every: int = setting(5, "epochs between sample-quality scores", positive=True)
-    eval_samples: int = setting(1000, "samples per sample-quality score", min=2)
+    eval_samples: int = setting(1000, "samples per sample-quality score (k-NN metrics, k = 5: at least 6)",
+                                min=6)
 
     def __post_init__(self) -> None:
         digits = self.dataset in DATASETS and self.image_size in (None, 28) and self.channels in (None, 1)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from common.checkpoints import save_model
 from common.conditioning import class_count, cycled_labels
 from common.data import Splits, binary_test_images, load_training_splits, make_dataset
-from common.evaluation import sample_quality_callback
+from common.evaluation.quality import sample_quality_callback
 from common.images import save_image
 from common.plots import image_grid, plot_curves
 from common.runs import check_resumed_settings

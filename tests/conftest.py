@@ -63,8 +63,8 @@ def cli():
 @pytest.fixture(scope="session")
 def tiny_classifier_cache(data_dir, tmp_path_factory) -> dict[str, str]:
     """{"CLASSIFIER_CACHE", "DATA_DIR"}: a temporary cache holding a tiny MNIST classifier."""
-    from common.classifier import save_classifier
     from common.data import load_splits
+    from common.evaluation.classifier import save_classifier
 
     folder = tmp_path_factory.mktemp("classifier_cache")
     with pytest.MonkeyPatch.context() as patch:

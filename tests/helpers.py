@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import datasets
+from common import colour_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +39,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 
 
 def tiny_trainer(calls: list | None = None):
-    """A stand-in for `common.classifier.train_classifier` (same signature) that trains a
+    """A stand-in for `common.evaluation.classifier.train_classifier` (same signature) that trains a
     1-epoch, 4-filter classifier on a 2,000-image slice, filed under the full data's
     fingerprint; the options it was called with are appended to `calls`. The real function
     is looked up now, so the stand-in can replace it by monkeypatching."""
-    from common.classifier import dataset_fingerprint, train_classifier
     from common.data import Splits
+    from common.evaluation.classifier import dataset_fingerprint, train_classifier
 
     def train(dataset: str, splits, fingerprint: str | None = None, **options):
         if calls is not None:
@@ -69,17 +69,17 @@ def cifar_batch(seed: int, count: int) -> dict:
 
 def write_cifar(root, as_archive: bool = False):
     """Tiny CIFAR-10 files (6 images per batch) under root/cifar-10-batches-py, or a tar.gz."""
-    folder = root / datasets.CIFAR_FOLDER
+    folder = root / colour_datasets.CIFAR_FOLDER
     folder.mkdir(parents=True)
     batches = {name: cifar_batch(i, TINY_COUNTS["test"])
-               for i, name in enumerate((*datasets.CIFAR_TRAIN, "test_batch"))}
+               for i, name in enumerate((*colour_datasets.CIFAR_TRAIN, "test_batch"))}
     for name, batch in batches.items():
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {b"label_names": [name.encode() for name in datasets.CIFAR_CLASSES]}
+    meta = {b"label_names": [name.encode() for name in colour_datasets.CIFAR_CLASSES]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     if as_archive:
-        with tarfile.open(root / datasets.CIFAR_ARCHIVE, "w:gz") as tar:
-            tar.add(folder, arcname=datasets.CIFAR_FOLDER)
+        with tarfile.open(root / colour_datasets.CIFAR_ARCHIVE, "w:gz") as tar:
+            tar.add(folder, arcname=colour_datasets.CIFAR_FOLDER)
         for path in folder.iterdir():
             path.unlink()
         folder.rmdir()

@@ -7,8 +7,8 @@ import re
 
 from tests.helpers import ROOT
 
-PACKAGES = ("common", "nst", "vae", "gan", "pixelcnn", "diffusion", "experiments", "experiments/bench",
-            "experiments/scripts")
+PACKAGES = ("common", "common/evaluation", "nst", "vae", "gan", "pixelcnn", "diffusion", "experiments",
+            "experiments/bench", "experiments/scripts")
 
 
 def layout() -> dict[str, str]:

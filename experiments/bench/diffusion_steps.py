@@ -6,7 +6,7 @@
 For each step count S, `--samples` images are drawn from the run's EMA U-Net by DDIM (η = 0,
 `diffusion.sample`; S = T is every step) from the same seed, timed after a warm-up batch
 (tracing), and scored with the project classifier of the run's dataset against its test
-split (`experiments.scoring.feature_scores`: FID, KID, precision, recall, density,
+split (`common.evaluation.scoring.score`: FID, KID, precision, recall, density,
 coverage, classifier score). FID falls with more samples, so rows are comparable only at
 equal `--samples`; KID is unbiased at any count. Rows are printed and written to `--out`.
 """
@@ -18,14 +18,14 @@ import platform
 import time
 from dataclasses import dataclass
 
-from common.classifier import ensure_classifier
 from common.config import parse_settings, setting
 from common.data import load_splits
 from common.errors import UserError, run_cli
+from common.evaluation.classifier import get_classifier
+from common.evaluation.scoring import reference_set, score
 from common.files import write_json
 from common.runs import library_versions, load_run_config
 from diffusion.sample import load_sampler, sampling_times
-from experiments.scoring import feature_scores
 
 KID_SUBSET = 100  # small enough for the smallest --samples
 
@@ -61,14 +61,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for steps in settings.steps:
         sampling_times(steps, sampler.schedule.steps)  # every bad count before any work
     options = {key: run_settings.get(key) for key in ("image_size", "channels") if run_settings.get(key)}
-    classifier = ensure_classifier(run_settings["dataset"], run_settings.get("data_dir"), **options)
+    classifier = get_classifier(run_settings["dataset"], run_settings.get("data_dir"), **options)
     test = load_splits(run_settings["dataset"], run_settings.get("data_dir"), **options).x_test
-    reference = classifier.features(test)
+    references = reference_set(classifier.features(test), classifier, kid_subset_size=KID_SUBSET)
     rows = []
     for steps in settings.steps:
         seconds, images = measure(sampler, steps, settings.samples, settings.seed)
-        scores = feature_scores(classifier.features(images), classifier.probabilities(images), reference,
-                                KID_SUBSET, 100)
+        scores = score(images, references)
         scores.pop("class_counts", None)
         rows.append({"steps": steps, "samples": settings.samples, "seconds": seconds,
                      "seconds_per_1000": 1000 * seconds / settings.samples, **scores})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import datasets
+from common import colour_datasets
 from gan.sample import load_generator
 from gan.sample import sample_images as gan_samples
 from gan.train import Settings as GANSettings
@@ -32,8 +32,8 @@ def sources(tmp_path_factory):
     write_cifar(root / "cifar")
     write_folder(root / "photos")
     patch = pytest.MonkeyPatch()
-    patch.setattr(datasets, "CIFAR_COUNTS", TINY_COUNTS)
-    patch.setattr(datasets, "CIFAR_MD5", {})
+    patch.setattr(colour_datasets, "CIFAR_COUNTS", TINY_COUNTS)
+    patch.setattr(colour_datasets, "CIFAR_MD5", {})
     yield {"cifar10": ("cifar10", str(root / "cifar"), (32, 32, 3)),
            "folder": (f"folder:{root / 'photos'}", None, (16, 16, 3))}
     patch.undo()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.colour_datasets import decode_folder
 from common.data import load_splits
-from common.datasets import decode_folder
 from common.images import load_image
 from experiments.score import folder_images
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import common.classifier
-from common.classifier import TRAINING_DEFAULTS, classifier_path, dataset_fingerprint
+import common.evaluation.classifier
 from common.data import load_splits
 from common.errors import UserError
+from common.evaluation.classifier import TRAINING_DEFAULTS, classifier_path, dataset_fingerprint
 from experiments.classifier import Settings as ClassifierSettings
 from experiments.compare import main
+from experiments.finished_runs import load_finished_run
 from experiments.models import Sampler, load_sampler
-from experiments.runs import load_finished_run
 from tests.helpers import assert_one_line_error, run_module, tiny_trainer
 
 # --runs comparisons score fewer samples than --quick, so KID draws smaller subsets.
@@ -139,7 +139,7 @@ def test_a_missing_classifier_is_built_as_experiments_classifier_would(quick, tm
     calls = []
     monkeypatch.setenv("CLASSIFIER_CACHE", str(tmp_path / "fresh cache"))
     monkeypatch.setenv("DATA_DIR", data_dir)
-    monkeypatch.setattr(common.classifier, "train_classifier", tiny_trainer(calls))
+    monkeypatch.setattr(common.evaluation.classifier, "train_classifier", tiny_trainer(calls))
     main(["--runs", str(out / "runs" / "vae" / "seed_0"), "--out", str(tmp_path / "x"), *FEW])
     printed = capsys.readouterr().out
     path = classifier_path("mnist", dataset_fingerprint(load_splits("mnist", data_dir)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common import data, datasets
+from common import colour_datasets, data
 from common.errors import UserError
 from experiments.scripts import export_images
 
@@ -13,14 +13,14 @@ from experiments.scripts import export_images
 def test_shapes_round_trip_through_a_folder(tmp_path):
     out = tmp_path / "shapes"
     export_images.main(["--dataset", "shapes", "--image-size", "8", "--splits", "test", "--out", str(out)])
-    assert sorted(p.name for p in out.iterdir()) == sorted(datasets.SHAPE_NAMES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(colour_datasets.SHAPE_NAMES)
     original = data.load_splits("shapes", image_size=8)
-    files, labels, classes, ignored = datasets.folder_files(out)
+    files, labels, classes, ignored = colour_datasets.folder_files(out)
     assert ignored == 0 and len(files) == len(original.x_test)
-    images, labels, skipped = datasets.decode_folder(files, labels, 8, 3)
+    images, labels, skipped = colour_datasets.decode_folder(files, labels, 8, 3)
     assert skipped == 0
     for label, name in enumerate(classes):  # files sort by index within a class folder
-        expected = original.x_test[original.y_test == datasets.SHAPE_NAMES.index(name)]
+        expected = original.x_test[original.y_test == colour_datasets.SHAPE_NAMES.index(name)]
         np.testing.assert_array_equal(images[labels == label], expected)
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import common.classifier
-from common.classifier import load_classifier
+import common.evaluation.classifier
 from common.data import load_splits
 from common.errors import UserError
+from common.evaluation.classifier import get_classifier
+from common.evaluation.scoring import reference_set, score
 from experiments.score import main
-from experiments.scoring import feature_scores
 from tests.helpers import assert_one_line_error, tiny_trainer
 
 KID = ["--kid-subset-size", "50", "--kid-subsets", "5"]
@@ -52,10 +52,11 @@ def test_npz_against_mnist_test_prints_one_json_object_of_the_metrics(cli, tiny_
     assert printed["samples"] == 200 and printed["reference_samples"] == 10000
     # The same numbers as the comparison's scoring of these images with this classifier.
     monkeypatch.setenv("CLASSIFIER_CACHE", tiny_classifier_cache["CLASSIFIER_CACHE"])
-    classifier = load_classifier("mnist", data_dir)
+    classifier = get_classifier("mnist", data_dir, if_missing="error")
     unit = images[..., None].astype(np.float32) / 255.0
-    expected = feature_scores(classifier.features(unit), classifier.probabilities(unit),
-                              classifier.features(load_splits("mnist", data_dir).x_test), 50, 5)
+    references = reference_set(classifier.features(load_splits("mnist", data_dir).x_test), classifier,
+                               kid_subset_size=50, kid_subsets=5)
+    expected = score(unit, references)
     for name in METRICS:
         assert printed[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-9), name
 
@@ -83,7 +84,7 @@ def test_a_missing_classifier_is_built_first_with_its_progress_on_stderr(images,
                                                                         capsys, data_dir):
     monkeypatch.setenv("CLASSIFIER_CACHE", str(tmp_path / "empty cache"))
     monkeypatch.setenv("DATA_DIR", data_dir)
-    monkeypatch.setattr(common.classifier, "train_classifier", tiny_trainer())
+    monkeypatch.setattr(common.evaluation.classifier, "train_classifier", tiny_trainer())
     np.savez(tmp_path / "samples.npz", images=images)
     main(["--samples", str(tmp_path / "samples.npz"), *KID])
     out, err = capsys.readouterr()

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from common.config import parse_settings
 from common.errors import UserError
-from common.metrics import classification_accuracy_score, per_class_accuracy
+from common.evaluation.metrics import classification_accuracy_score, per_class_accuracy
 from gan.conditional import EMBEDDING_SIZE, conditional_generator, projection_discriminator
 from gan.model import build_discriminator, build_generator
 from gan.sample import generator_classes, sample_images
@@ -106,15 +106,16 @@ def test_label_on_an_unconditional_run_and_bad_ema_are_one_line_errors(cli, tmp_
 
 @pytest.mark.slow
 def test_score_gives_the_classification_accuracy_score(conditional_run, tiny_classifier_cache, monkeypatch):
-    from common.classifier import load_classifier
     from common.conditioning import cycled_labels
+    from common.evaluation.classifier import get_classifier
     from gan.sample import load_generator, score
 
     monkeypatch.setenv("CLASSIFIER_CACHE", tiny_classifier_cache["CLASSIFIER_CACHE"])
     labels = cycled_labels(200, 10)
     images = sample_images(load_generator(conditional_run), 200, labels=labels)
     result = score(conditional_run, images, labels=labels)
-    predicted = load_classifier("mnist", tiny_classifier_cache["DATA_DIR"]).probabilities(images).argmax(axis=1)
+    classifier = get_classifier("mnist", tiny_classifier_cache["DATA_DIR"], if_missing="error")
+    predicted = classifier.probabilities(images).argmax(axis=1)
     assert result["classification_accuracy_score"] == pytest.approx(np.mean(predicted == labels))
     assert result["accuracy_per_class"] == pytest.approx([np.mean(predicted[labels == c] == c) for c in range(10)])
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.classifier import DigitCNN, FeatureClassifier, dataset_fingerprint, save_classifier
 from common.data import load_splits
 from common.errors import UserError
+from common.evaluation.classifier import DigitCNN, FeatureClassifier, dataset_fingerprint, save_classifier
 from tests.helpers import ROOT, assert_one_line_error
 from vae.model import VAE, encode_means
 from vae.sample import interpolate, load_vae, sample_images

@@ -1,7 +1,7 @@
 """Sample-quality metrics for generative models: pure NumPy/SciPy functions on arrays.
 
 Features and class probabilities come from the project's own MNIST / Fashion-MNIST
-classifier (`common.classifier`), not from Inception-v3, so the FID and classifier-score
+classifier (`common.evaluation.classifier`), not from Inception-v3, so the FID and classifier-score
 numbers here are comparable with each other but NOT with published Inception FID / IS.
 
 - `frechet_distance`, `fid`: Heusel et al. 2017, "GANs Trained by a Two Time-Scale

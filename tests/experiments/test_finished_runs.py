@@ -1,11 +1,11 @@
-"""experiments.runs: finished-run loading, and the refusal of runs in another schema."""
+"""experiments.finished_runs: finished-run loading, and the refusal of runs in another schema."""
 
 from __future__ import annotations
 
 import pytest
 
 from common.errors import UserError
-from experiments.runs import load_finished_run
+from experiments.finished_runs import load_finished_run
 from tests.helpers import write_run
 
 VAE_SETTINGS = {"arch": "mlp", "latent_dim": 50, "hidden_units": [500, 500], "epochs": 1}

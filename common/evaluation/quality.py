@@ -1,9 +1,10 @@
 """Sample quality during training: a Keras callback that scores the model's samples.
 
-Every `every` epochs it draws `n` samples and logs to TensorBoard (eval split) the FID
-against held-out real images, the classifier score and the class coverage, all measured
-with the project's feature classifier (`common.classifier`). These FIDs are comparable
-across this project's runs, not with Inception FID.
+Every `every` epochs it draws `n` samples and logs to TensorBoard (eval split) their
+scores against held-out real images (FID, KID, precision/recall, density/coverage, the
+classifier score and class coverage), from the one scoring path
+(`common.evaluation.scoring.score`) with the project's feature classifier. These FIDs are
+comparable across this project's runs, not with Inception FID.
 """
 
 from __future__ import annotations
@@ -14,20 +15,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from common.classifier import FeatureClassifier, classifier_for_training
 from common.data import load_splits
-from common.metrics import (
-    class_histogram,
-    classification_accuracy_score,
-    classifier_score,
-    frechet_distance,
-    gaussian_fit,
-)
+from common.evaluation.classifier import FeatureClassifier, get_classifier
+from common.evaluation.scoring import LEAST_SAMPLES, References, reference_set, score
 from common.tensorboard import TensorBoardLogger
 
 
 class SampleQuality(keras.callbacks.Callback):
-    """Log FID, classifier score and class coverage of `sample(n)` every `every` epochs.
+    """Log the scores of `sample(n)` every `every` epochs.
 
     `sample(n)` returns n images (N, 28, 28[, 1]) in [0, 1]. `reference_images` default to
     the test split of the classifier's dataset; their features are computed once. The
@@ -43,42 +38,34 @@ class SampleQuality(keras.callbacks.Callback):
                  reference_images: np.ndarray | None = None, prefix: str = "",
                  labels: Callable[[int], np.ndarray] | None = None):
         super().__init__()
-        if every < 1 or n < 2:
-            raise ValueError(f"need every >= 1 and n >= 2, got every={every}, n={n}")
+        if every < 1 or n < LEAST_SAMPLES:
+            raise ValueError(f"need every >= 1 and n >= {LEAST_SAMPLES}, got every={every}, n={n}")
         self.sample, self.classifier, self.logger = sample, classifier, logger
         self.every, self.n = every, n
         self.reference_images = reference_images
         self.prefix, self.labels = prefix, labels
-        self._reference_fit: tuple[np.ndarray, np.ndarray] | None = None
+        self._references: References | None = None
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
 
-    def reference_fit(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and covariance of the reference images' features (computed on first use)."""
-        if self._reference_fit is None:
+    def references(self) -> References:
+        """What the samples are scored against (computed on first use)."""
+        if self._references is None:
             images = self.reference_images
             if images is None:
                 images = load_splits(self.classifier.dataset, self.classifier.data_dir,
                                      **self.classifier.image_options).x_test
-            self._reference_fit = gaussian_fit(self.classifier.features(images))
-        return self._reference_fit
+            self._references = reference_set(self.classifier.features(images), self.classifier)
+        return self._references
 
     def evaluate(self, step: int) -> dict[str, float]:
         """Score n fresh samples and log them at `step`."""
         images = np.asarray(self.sample(self.n), np.float32)
-        features = self.classifier.features(images)
-        probabilities = self.classifier.probabilities(images)
-        histogram = class_histogram(probabilities, probabilities.shape[1])
-        values = {"fid": frechet_distance(*gaussian_fit(features), *self.reference_fit()),
-                  "classifier_score": classifier_score(probabilities),
-                  "classes_covered": float(histogram.classes_covered),
-                  "class_kl_to_uniform": histogram.kl_to_uniform}
-        if self.labels is not None:
-            values["classification_accuracy_score"] = classification_accuracy_score(
-                probabilities, self.labels(self.n))
-        values = {self.prefix + name: value for name, value in values.items()}
+        scores = score(images, self.references(), None if self.labels is None else self.labels(self.n))
+        counts = scores.pop("class_counts")
+        values = {self.prefix + name: float(value) for name, value in scores.items()}
         self.logger.scalars(values, step, split="eval")
-        self.logger.histogram(f"{self.prefix}sample_classes", probabilities.argmax(axis=1), step,
+        self.logger.histogram(f"{self.prefix}sample_classes", np.repeat(np.arange(len(counts)), counts), step,
                               split="eval")
         self.logger.flush()
         self.latest = values
@@ -96,8 +83,8 @@ def sample_quality_callback(settings: Any, draw: Callable[[int], np.ndarray], la
                             logger: TensorBoardLogger) -> SampleQuality | None:
     """A trainer's `SampleQuality` from its settings (`eval`, `eval_every`, `eval_samples` and
     the image data settings), or None (with a notice) when off or no classifier is cached."""
-    classifier = classifier_for_training(settings.dataset, settings.data_dir, settings.eval,
-                                         settings.image_size, settings.channels)
+    classifier = (get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
+                           if_missing="skip") if settings.eval else None)
     if classifier is None:
         return None
     return SampleQuality(draw, classifier, logger, every=settings.eval_every, n=settings.eval_samples,

@@ -1,6 +1,6 @@
 """A small CNN per dataset whose penultimate layer gives the features for FID and precision/recall.
 
-Trained once by `python -m experiments.classifier --dataset mnist` (or by `ensure_classifier`,
+Trained once by `python -m experiments.classifier --dataset mnist` (or by `get_classifier`,
 which the comparison and `experiments.score` call, when none is cached) and cached as a `.keras`
 file in `$CLASSIFIER_CACHE` (default `~/.cache/generative-models/classifiers/`), named by
 dataset, a fingerprint of the data and `CODE_VERSION`, so a changed dataset copy or a
@@ -34,10 +34,10 @@ CODE_VERSION = 1
 DEFAULT_CACHE = Path("~/.cache/generative-models/classifiers")
 N_CLASSES = 10
 # How the cached classifier is trained: the defaults of `python -m experiments.classifier`,
-# and what `ensure_classifier` builds when none is cached.
+# and what `get_classifier` builds when none is cached.
 TRAINING_DEFAULTS = {"epochs": 8, "batch_size": 128, "learning_rate": 1e-3, "augment": True, "seed": 0}
 # One epoch over 50,000 images on 2 otherwise idle CPU cores (docs/experiments.md): for the
-# time estimate `ensure_classifier` prints.
+# time estimate `get_classifier` prints.
 SECONDS_PER_EPOCH = 25.0
 # Batch-norm moving averages of the ResNet: Keras' 0.99 is still ~20 % off after the 160
 # steps of 2 epochs on 10,000 images, which left test accuracy at chance (31.5 % on shapes
@@ -297,10 +297,10 @@ def _rebuild_hint(dataset: str) -> str:
     return f"run `python -m experiments.classifier --dataset {dataset}` to build it"
 
 
-def load_cached_classifier(dataset: str, fingerprint: str, data_dir: str | None = None,
-                           precision: str = "float32") -> FeatureClassifier:
-    """The cached classifier for this dataset copy computing in `precision`, or a `UserError`
-    saying how to build it."""
+def read_cache(dataset: str, fingerprint: str, data_dir: str | None = None,
+               precision: str = "float32") -> FeatureClassifier:
+    """The cache file of this dataset copy, opened computing in `precision`, or a `UserError`
+    saying how to build it (missing), rebuild it (corrupt) or that it holds other data."""
     path = classifier_path(dataset, fingerprint)
     if not path.is_file():
         raise UserError(f"no {dataset} classifier cached at {path}; {_rebuild_hint(dataset)}")
@@ -317,79 +317,55 @@ def load_cached_classifier(dataset: str, fingerprint: str, data_dir: str | None 
     return FeatureClassifier(model, data_dir)
 
 
-def _fingerprint_of(dataset: str, data_dir: str | None, image_size: int | None = None,
-                    channels: int | None = None) -> str:
-    return dataset_fingerprint(load_splits(dataset, data_dir, image_size=image_size, channels=channels))
-
-
-def classifier_is_cached(dataset: str, data_dir: str | None = None, image_size: int | None = None,
-                         channels: int | None = None) -> bool:
-    """Whether a cache file exists for this dataset copy (it is not opened or checked)."""
-    return classifier_path(dataset, _fingerprint_of(dataset, data_dir, image_size, channels)).is_file()
-
-
-def load_classifier(dataset: str, data_dir: str | None = None, image_size: int | None = None,
-                    channels: int | None = None) -> FeatureClassifier:
-    """Load the cached classifier of `dataset` (data from `data_dir` or `$DATA_DIR`, loaded at
-    `image_size` / `channels`).
-
-    Raises `UserError` if it is not cached, corrupt, or made from other data.
-    """
-    fingerprint = _fingerprint_of(dataset, data_dir, image_size, channels)
-    return load_cached_classifier(dataset, fingerprint, data_dir)
-
-
-def classifier_for_training(dataset: str, data_dir: str | None = None, enabled: bool = True,
-                            image_size: int | None = None,
-                            channels: int | None = None) -> FeatureClassifier | None:
-    """The cached classifier that scores samples during training, or None (with a notice)
-    when scoring is turned off (`--no-eval`) or no classifier is cached yet for the dataset
-    as loaded (`image_size`, `channels`)."""
-    if not enabled:
-        return None
-    if not classifier_is_cached(dataset, data_dir, image_size, channels):
-        options = "".join(f" --{name.replace('_', '-')} {value}" for name, value in
-                          (("image_size", image_size), ("channels", channels)) if value is not None)
-        print(f"note: no {dataset} classifier cached, so no sample-quality scores; build it with "
-              f"`python -m experiments.classifier --dataset {dataset}{options}`", flush=True)
-        return None
-    return load_classifier(dataset, data_dir, image_size, channels)
-
-
 def training_report(dataset: str, result: TrainingResult, epochs: int, path: Path) -> str:
     """The line printed once a classifier is trained and cached."""
     return (f"{dataset} classifier: test accuracy {100 * result.test_accuracy:.2f}% after {epochs} "
             f"epochs in {result.seconds:.0f} s; saved to {path}")
 
 
-def ensure_classifier(dataset: str, data_dir: str | None = None, stream: TextIO | None = None,
-                      image_size: int | None = None, channels: int | None = None,
-                      precision: str = "float32") -> FeatureClassifier:
-    """The cached classifier of `dataset` computing in `precision`; when none is cached, train
-    and cache it first (in float32, so the cached instrument does not depend on who built it).
+IF_MISSING = ("train", "error", "skip")
 
-    What is trained is what `python -m experiments.classifier --dataset <dataset>` makes
-    (`train_classifier` with `TRAINING_DEFAULTS`), announced by one line with a time
-    estimate and followed by one with its test accuracy, both to `stream` (default stdout).
-    A corrupt cache file, or one made from other data, is not replaced: that stays a
-    `UserError` (see `load_cached_classifier`). `image_size` / `channels` say how the
-    dataset is loaded (its own size and channels when None).
+
+def get_classifier(dataset: str, data_dir: str | None = None, image_size: int | None = None,
+                   channels: int | None = None, *, if_missing: str = "train", precision: str = "float32",
+                   stream: TextIO | None = None) -> FeatureClassifier | None:
+    """The cached classifier of `dataset` as loaded at `image_size` / `channels` (its own
+    when None), computing in `precision`: the one way the project gets its classifier.
+
+    When none is cached for this copy of the data, `if_missing` says what happens:
+    "train" trains and caches it first, in float32 so the cached instrument does not depend
+    on who built it: what `python -m experiments.classifier --dataset <dataset>` makes
+    (`TRAINING_DEFAULTS`), announced with a time estimate and then its test accuracy on
+    `stream` (default stdout); "error" raises a `UserError` naming that command; "skip"
+    prints a note saying so and returns None (training then scores no samples). A corrupt
+    cache file, or one made from other data, is always a `UserError`, never replaced.
     """
+    if if_missing not in IF_MISSING:
+        raise ValueError(f"if_missing must be one of {IF_MISSING}, got {if_missing!r}")
     check_dataset(dataset)
     image_options = {key: value for key, value in (("image_size", image_size), ("channels", channels))
                      if value is not None}
     splits = load_splits(dataset, data_dir, **image_options)
     fingerprint = dataset_fingerprint(splits)
-    path = classifier_path(dataset, fingerprint)
-    if not path.is_file():
-        epochs = TRAINING_DEFAULTS["epochs"]
-        estimate = SECONDS_PER_EPOCH * epochs * len(splits.x_train) / 50_000
-        if splits.x_train.shape[1:] != (28, 28, 1):  # the ResNet
-            estimate *= RESNET_SLOWDOWN
-        print(f"no {dataset} classifier cached: training one (about {estimate:.0f} s on 2 CPU cores, "
-              f"{epochs} epochs) into {path}", file=stream or sys.stdout, flush=True)
-        result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0,
-                                  image_options=image_options)
-        print(training_report(dataset, result, epochs, save_classifier(result.classifier)),
-              file=stream or sys.stdout, flush=True)
-    return load_cached_classifier(dataset, fingerprint, data_dir, precision)
+    if not classifier_path(dataset, fingerprint).is_file():
+        if if_missing == "skip":
+            options = "".join(f" --{name.replace('_', '-')} {value}" for name, value in image_options.items())
+            print(f"note: no {dataset} classifier cached, so no sample-quality scores; build it with "
+                  f"`python -m experiments.classifier --dataset {dataset}{options}`", flush=True)
+            return None
+        if if_missing == "train":
+            build_cache(dataset, splits, fingerprint, image_options, stream or sys.stdout)
+    return read_cache(dataset, fingerprint, data_dir, precision)
+
+
+def build_cache(dataset: str, splits: Splits, fingerprint: str, image_options: dict, stream: TextIO) -> None:
+    """Train the classifier of `dataset` with `TRAINING_DEFAULTS` and cache it, saying so on `stream`."""
+    epochs = TRAINING_DEFAULTS["epochs"]
+    estimate = SECONDS_PER_EPOCH * epochs * len(splits.x_train) / 50_000
+    if splits.x_train.shape[1:] != (28, 28, 1):  # the ResNet
+        estimate *= RESNET_SLOWDOWN
+    print(f"no {dataset} classifier cached: training one (about {estimate:.0f} s on 2 CPU cores, "
+          f"{epochs} epochs) into {classifier_path(dataset, fingerprint)}", file=stream, flush=True)
+    result = train_classifier(dataset, splits, fingerprint, **TRAINING_DEFAULTS, verbose=0,
+                              image_options=image_options)
+    print(training_report(dataset, result, epochs, save_classifier(result.classifier)), file=stream, flush=True)

@@ -7,17 +7,17 @@ import keras
 import numpy as np
 import pytest
 
-from common import inception
-from common.classifier import (
+from common.data import Splits, load_splits
+from common.errors import UserError
+from common.evaluation import inception
+from common.evaluation.classifier import (
     SmallResNet,
     classifier_path,
     dataset_fingerprint,
-    load_cached_classifier,
+    read_cache,
     save_classifier,
     train_classifier,
 )
-from common.data import Splits, load_splits
-from common.errors import UserError
 from tests.helpers import ROOT, assert_one_line_error
 
 
@@ -42,7 +42,7 @@ def test_colour_classifier_is_a_resnet_with_one_logit_per_class(tmp_path, monkey
     with pytest.raises(ValueError, match="8, 8, 3"):
         classifier.features(np.zeros((2, 8, 8, 1), np.float32))
     path = save_classifier(classifier)
-    loaded = load_cached_classifier("shapes", dataset_fingerprint(splits))
+    loaded = read_cache("shapes", dataset_fingerprint(splits))
     assert loaded.image_options == {"image_size": 8} and isinstance(loaded.model, SmallResNet)
     np.testing.assert_allclose(loaded.features(splits.x_test), classifier.features(splits.x_test),
                                rtol=1e-5, atol=1e-6)

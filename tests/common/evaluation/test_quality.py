@@ -1,4 +1,4 @@
-"""common.evaluation.SampleQuality: when it runs, what it logs, and that its numbers add up."""
+"""common.evaluation.quality.SampleQuality: when it runs, what it logs, and that its numbers add up."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from common.classifier import DigitCNN, FeatureClassifier
-from common.evaluation import SampleQuality
-from common.metrics import fid
+from common.evaluation.classifier import DigitCNN, FeatureClassifier
+from common.evaluation.metrics import fid
+from common.evaluation.quality import SampleQuality
 from common.tensorboard import TensorBoardLogger
 
 
@@ -54,7 +54,8 @@ def test_logs_every_nth_epoch_to_the_eval_split(classifier, reference):
     assert calls == [64, 64]
     assert [(step, split) for _, step, split in logger.scalar_calls] == [(2, "eval"), (4, "eval")]
     values = logger.scalar_calls[-1][0]
-    assert set(values) == {"fid", "classifier_score", "classes_covered", "class_kl_to_uniform"}
+    assert set(values) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                           "classifier_score", "classes_covered", "class_kl_to_uniform"}
     assert all(np.isfinite(v) for v in values.values())
     assert 1.0 <= values["classifier_score"] <= 10.0 and 1 <= values["classes_covered"] <= 10
     name, labels, step, split = logger.histogram_calls[-1]

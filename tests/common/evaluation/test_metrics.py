@@ -1,4 +1,4 @@
-"""common.metrics on cases whose answers are known in closed form or by direct computation."""
+"""common.evaluation.metrics on cases whose answers are known in closed form or by direct computation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from common.metrics import (
+from common.evaluation.metrics import (
     PARZEN_SIGMA_GRID,
     choose_parzen_sigma,
     class_histogram,

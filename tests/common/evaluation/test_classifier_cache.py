@@ -1,4 +1,4 @@
-"""common.classifier: a tiny classifier trained, cached, reloaded; bad caches give one-line errors.
+"""common.evaluation.classifier: a tiny classifier trained, cached, reloaded; bad caches give one-line errors.
 
 The real MNIST classifier is never trained here (`python -m experiments.classifier` does that).
 """
@@ -10,19 +10,19 @@ import shutil
 import numpy as np
 import pytest
 
-from common.classifier import (
+from common.data import Splits, load_splits
+from common.errors import UserError
+from common.evaluation.classifier import (
     CODE_VERSION,
     DigitCNN,
     FeatureClassifier,
     classifier_path,
     dataset_fingerprint,
-    load_cached_classifier,
-    load_classifier,
+    get_classifier,
+    read_cache,
     save_classifier,
     train_classifier,
 )
-from common.data import Splits, load_splits
-from common.errors import UserError
 from experiments.classifier import main as classifier_main
 from tests.helpers import assert_one_line_error
 
@@ -80,7 +80,7 @@ def test_cache_round_trip_gives_the_same_outputs(toy, cache):
     assert path == classifier_path("mnist", fingerprint)
     assert path.parent == cache and path.name.endswith(f"-v{CODE_VERSION}.keras")
     assert [p.name for p in cache.iterdir()] == [path.name]  # no temporary file left behind
-    loaded = load_cached_classifier("mnist", fingerprint)
+    loaded = read_cache("mnist", fingerprint)
     assert isinstance(loaded.model, DigitCNN) and loaded.dataset == "mnist"
     np.testing.assert_allclose(loaded.features(splits.x_test), classifier.features(splits.x_test),
                                rtol=1e-5, atol=1e-6)
@@ -96,7 +96,7 @@ def test_fingerprint_changes_with_the_data():
 
 def test_missing_cache_says_how_to_build_it(cache):
     with pytest.raises(UserError, match="python -m experiments.classifier --dataset fashion_mnist"):
-        load_cached_classifier("fashion_mnist", "0" * 64)
+        read_cache("fashion_mnist", "0" * 64)
 
 
 def test_corrupt_cache_is_a_user_error(cache):
@@ -104,7 +104,7 @@ def test_corrupt_cache_is_a_user_error(cache):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a keras file")
     with pytest.raises(UserError, match="corrupt classifier cache") as error:
-        load_cached_classifier("mnist", "ab" * 32)
+        read_cache("mnist", "ab" * 32)
     assert "\n" not in str(error.value)
 
 
@@ -117,15 +117,18 @@ def test_cache_from_other_data_is_a_user_error(toy, cache):
         target = classifier_path(dataset, fingerprint)
         shutil.copy(source, target)
         with pytest.raises(UserError, match="other data"):
-            load_cached_classifier(dataset, fingerprint)
+            read_cache(dataset, fingerprint)
 
 
 @pytest.mark.slow  # whole programs or real data: seconds each
-def test_load_classifier_without_a_cache_names_the_command(data_dir, cache):
+def test_get_classifier_without_a_cache_errs_skips_or_names_the_command(data_dir, cache, capsys):
     with pytest.raises(UserError, match="python -m experiments.classifier --dataset mnist"):
-        load_classifier("mnist", data_dir)
+        get_classifier("mnist", data_dir, if_missing="error")
+    assert get_classifier("mnist", data_dir, if_missing="skip") is None
+    assert "python -m experiments.classifier --dataset mnist`" in capsys.readouterr().out
+    assert not cache.exists()  # neither trained one
     with pytest.raises(UserError, match="unknown dataset"):
-        load_classifier("svhn", data_dir)
+        get_classifier("svhn", data_dir, if_missing="error")
 
 
 @pytest.mark.slow
