@@ -1,5 +1,6 @@
-"""Every recipe file (recipes/<family>/<dataset>.json) is a valid `--config` of its family's
-trainer: known settings only, values that pass the trainer's own validation."""
+"""Every recipe file is a valid `--config` of its program: known settings only, values that
+pass the program's own validation. recipes/<family>/<dataset>.json configures
+`<family>.train`; recipes/nst/<program>_<name>.json configures `nst.<program>`."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ def test_there_are_recipes_for_every_trainer_family():
     assert {path.parent.name for path in RECIPES} >= {"vae", "gan", "pixelcnn"}
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda path: f"{path.parent.name}/{path.name}")
-def test_a_recipe_loads_and_validates_as_its_trainers_config(path: Path):
+def program_of(path: Path) -> str:
     family = path.parent.name
-    settings = parse_settings(importlib.import_module(f"{family}.train").Settings, ["--config", str(path)],
-                              f"{family}.train")
+    return f"nst.{path.stem.split('_')[0]}" if family == "nst" else f"{family}.train"
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_a_recipe_loads_and_validates_as_its_programs_config(path: Path):
+    program = program_of(path)
+    settings = parse_settings(importlib.import_module(program).Settings, ["--config", str(path)], program)
     for name, value in json.loads(path.read_text()).items():
         assert getattr(settings, name) == value, name  # nothing renamed or dropped on the way
