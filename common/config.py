@@ -205,10 +205,13 @@ def build_parser(cls: type, description: str, prog: str | None = None) -> argpar
 
 def parse_settings(cls: type[S], argv: Sequence[str] | None, description: str,
                    prog: str | None = None) -> S:
-    """Defaults, then `--config` JSON, then flags; validated, or a `UserError`.
+    """Defaults, then the class's default recipe (if it has `recipe_defaults`), then
+    `--config` JSON, then flags; validated, or a `UserError`.
 
-    After the per-field checks, the dataclass's own `validate()` (if any) checks
-    relations between fields.
+    `cls.recipe_defaults(values)` gets what the user gave (config and flags) and returns the
+    settings of the recipe that goes under them (for example the colour recipe when the
+    dataset is colour). After the per-field checks, the dataclass's own `validate()` (if
+    any) checks relations between fields.
     """
     parser = build_parser(cls, description, prog)
     args = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
@@ -226,6 +229,9 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None, description: str,
     values.update(args)
     hints = typing.get_type_hints(cls)
     checked = {name: _check(fields[name], hints[name], value) for name, value in values.items()}
+    if hasattr(cls, "recipe_defaults"):
+        recipe = cls.recipe_defaults(checked)
+        checked = {**{name: _check(fields[name], hints[name], value) for name, value in recipe.items()}, **checked}
     settings = cls(**checked)
     if hasattr(settings, "validate"):
         settings.validate()

@@ -7,9 +7,12 @@ Without TensorFlow, so that a trainer's `--help` and a bad flag answer before it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from common.config import setting
 from common.errors import UserError
+from common.files import read_json
 from common.networks import conv_levels
 
 DATASETS = ("mnist", "fashion_mnist")  # the digit-like sets of IDX/npz files (and classifiers)
@@ -18,6 +21,8 @@ FOLDER_PREFIX = "folder:"
 DEFAULT_IMAGE_SIZE = 64  # folder: and shapes when --image-size is not given
 CHANNELS = (1, 3)
 BINARIZATIONS = ("dynamic", "static", "none")
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPE_NAMES = ("colour", "paper")  # --recipe: recipes/<family>/colour.json, or the plain defaults
 
 
 def check_dataset(name: str) -> None:
@@ -72,3 +77,30 @@ def image_shape_of(name: str, image_size: int | None = None,
         native = (DEFAULT_IMAGE_SIZE, 3)
     size = image_size or native[0]
     return size, size, channels or native[1]
+
+
+def default_recipe(family: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The settings that go under what the user gave (`values`: config and flags): those of
+    recipes/<family>/colour.json for `--recipe colour`, and by default on colour data (any
+    dataset but the digits, or `--channels 3`); none for `--recipe paper` and the digits.
+    `recipe` in the result names what was chosen."""
+    recipe = values.get("recipe")
+    if recipe is None:
+        grey = values.get("channels") == 1 or (values.get("dataset", "mnist") in DATASETS
+                                               and values.get("channels") is None)
+        recipe = "paper" if grey else "colour"
+    if recipe == "paper":
+        return {"recipe": "paper"}
+    return {**read_json(recipe_file(family, recipe), "recipe file"), "recipe": recipe}
+
+
+def recipe_file(family: str, recipe: str) -> Path:
+    return RECIPES / family / f"{recipe}.json"
+
+
+def announce_recipe(settings: Any, family: str, paper: str) -> None:
+    """Say at start which recipe the settings came from and how to get the paper's plain
+    defaults (`paper`: whose they are), unless --quiet."""
+    if settings.recipe not in (None, "paper") and not settings.quiet:
+        path = recipe_file(family, settings.recipe).relative_to(RECIPES.parent)
+        print(f"recipe: {settings.recipe} ({path}; flags override it); --recipe paper for {paper}", flush=True)

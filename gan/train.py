@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import TrainingSettings, parse_settings, setting
-from common.data_settings import DATASETS, ImageDataSettings
+from common.data_settings import DATASETS, RECIPE_NAMES, ImageDataSettings, announce_recipe, default_recipe
 from common.errors import UserError, run_cli
 from gan.choices import (
     ARCHITECTURES,
@@ -36,6 +36,11 @@ from gan.choices import (
 
 @dataclass
 class Settings(TrainingSettings, ImageDataSettings):
+    recipe: str | None = setting(None, "settings under your flags: colour (recipes/gan/colour.json: "
+                                       "nearest-upsampling G, averaging D, mixture noise, EMA, "
+                                       "DiffAugment) or paper (Radford et al.'s DCGAN, the plain "
+                                       "defaults); unset: colour on colour data, else paper",
+                                 choices=RECIPE_NAMES)
     arch: str = setting("dcgan", "network pair: dcgan (conv, any multiple of 4 px) or mlp (the "
                                  "paper's, 28×28 only)", choices=ARCHITECTURES)
     width: int = setting(64, "dcgan filters of D's first and G's last hidden layer (doubling per "
@@ -96,6 +101,19 @@ class Settings(TrainingSettings, ImageDataSettings):
                                "instead of labels, fake labels drawn by cluster size "
                                "(gan/clusters.py; 0: off)", min=0)
 
+    @staticmethod
+    def recipe_defaults(values: dict) -> dict:
+        """The recipe under `values` (common.data_settings.default_recipe), less what the
+        user's choices rule out: labels or clusters already split the noise, and the mlp
+        has no resampling layers."""
+        recipe = default_recipe("gan", values)
+        if values.get("conditional") or values.get("clusters"):
+            recipe.pop("noise_components", None)
+        if values.get("arch") == "mlp":
+            for name in ("width", "upsample", "downsample"):
+                recipe.pop(name, None)
+        return recipe
+
     def __post_init__(self) -> None:
         # Radford et al.'s tanh for the digits (the documented MNIST runs); colour data put
         # the background and the saturated colours at tanh's asymptotes ±1, where its
@@ -150,6 +168,7 @@ def train(settings: Settings) -> Path:
     """Train as `settings` say; returns the run folder."""
     from gan import trainer  # here, not at the top: bad input must fail before TensorFlow loads
 
+    announce_recipe(settings, "gan", "Radford et al.'s DCGAN")
     return trainer.train(settings)
 
 
