@@ -20,13 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import TrainingSettings, parse_settings, setting
-from common.data_settings import BINARIZATIONS, DATASETS, ImageDataSettings
+from common.data_settings import (
+    BINARIZATIONS,
+    DATASETS,
+    RECIPE_NAMES,
+    ImageDataSettings,
+    announce_recipe,
+    default_recipe,
+)
 from common.errors import UserError, run_cli
 from vae.choices import ARCHITECTURES, LIKELIHOODS, OBJECTIVES
 
 
 @dataclass
 class Settings(TrainingSettings, ImageDataSettings):
+    recipe: str | None = setting(None, "settings under your flags: colour (recipes/vae/colour.json: "
+                                       "conv networks, discretized logistic, a run long enough for "
+                                       "--max-minutes, sparse evaluation) or paper (the plain "
+                                       "defaults); unset: colour on colour data, else paper",
+                                 choices=RECIPE_NAMES)
     likelihood: str | None = setting(None, "decoder p(x|z): bernoulli, continuous-bernoulli or "
                                            "logistic (discretized, 256 levels); unset: bernoulli "
                                            "on 28×28 digits, else logistic", choices=LIKELIHOODS)
@@ -66,6 +78,11 @@ class Settings(TrainingSettings, ImageDataSettings):
                                        "encoder and the decoder (Sohn et al. 2015); the NLL is "
                                        "then −log p(x|y)")
 
+    @staticmethod
+    def recipe_defaults(values: dict) -> dict:
+        """The recipe under `values` (common.data_settings.default_recipe)."""
+        return default_recipe("vae", values)
+
     def __post_init__(self) -> None:
         # Unset: the paper's MLP and Bernoulli decoder for binarized digits; colour and other
         # sizes need the conv networks and a likelihood for 8-bit pixels.
@@ -87,6 +104,7 @@ def train(settings: Settings) -> Path:
     """Train (or resume) a VAE as `settings` say; returns the run folder."""
     from vae import trainer  # here, not at the top: bad input must fail before TensorFlow loads
 
+    announce_recipe(settings, "vae", "the plain defaults")
     return trainer.train(settings)
 
 
