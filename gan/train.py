@@ -37,8 +37,7 @@ from gan.choices import (
 @dataclass
 class Settings(TrainingSettings, ImageDataSettings):
     recipe: str | None = setting(None, "settings under your flags: colour (recipes/gan/colour.json: "
-                                       "nearest-upsampling G, averaging D, mixture noise, EMA, "
-                                       "DiffAugment) or paper (Radford et al.'s DCGAN, the plain "
+                                       "nearest-upsampling G, averaging D, EMA, DiffAugment) or paper (Radford et al.'s DCGAN, the plain "
                                        "defaults); unset: colour on colour data, else paper",
                                  choices=RECIPE_NAMES)
     arch: str = setting("dcgan", "network pair: dcgan (conv, any multiple of 4 px) or mlp (the "
@@ -104,11 +103,8 @@ class Settings(TrainingSettings, ImageDataSettings):
     @staticmethod
     def recipe_defaults(values: dict) -> dict:
         """The recipe under `values` (common.data_settings.default_recipe), less what the
-        user's choices rule out: labels or clusters already split the noise, and the mlp
-        has no resampling layers."""
+        mlp, which has no resampling layers, cannot take."""
         recipe = default_recipe("gan", values)
-        if values.get("conditional") or values.get("clusters"):
-            recipe.pop("noise_components", None)
         if values.get("arch") == "mlp":
             for name in ("width", "upsample", "downsample"):
                 recipe.pop(name, None)

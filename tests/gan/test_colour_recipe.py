@@ -43,12 +43,13 @@ def test_flags_and_config_files_override_the_recipe(tmp_path):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"dataset": "shapes", "width": 48}))
     settings = parse("--config", str(config))
-    assert (settings.width, settings.recipe, settings.noise_components) == (48, "colour", COLOUR["noise_components"])
+    assert (settings.width, settings.recipe, settings.upsample) == (48, "colour", COLOUR["upsample"])
 
 
-def test_choices_the_recipe_cannot_take_drop_its_conflicting_settings():
-    assert parse("--dataset", "emoji", "--conditional").noise_components == 0  # labels split the noise
-    assert parse("--dataset", "shapes", "--clusters", "5").noise_components == 0
+def test_the_mlp_drops_the_recipes_convolution_settings():
+    settings = parse("--dataset", "emoji", "--arch", "mlp", "--image-size", "28")
+    assert (settings.upsample, settings.downsample, settings.width) == (PLAIN.upsample, PLAIN.downsample, PLAIN.width)
+    assert settings.ema == COLOUR["ema"]
 
 
 def test_the_start_line_names_the_recipe_file_and_the_way_back(capsys):
