@@ -37,8 +37,9 @@ from gan.choices import (
 @dataclass
 class Settings(TrainingSettings, ImageDataSettings):
     recipe: str | None = setting(None, "settings under your flags: colour (recipes/gan/colour.json: "
-                                       "nearest-upsampling G, averaging D, EMA, DiffAugment) or paper (Radford et al.'s DCGAN, the plain "
-                                       "defaults); unset: colour on colour data, else paper",
+                                       "nearest-upsampling G, averaging D, EMA, DiffAugment) or "
+                                       "paper (Radford et al.'s DCGAN, the plain defaults); unset: "
+                                       "colour on colour data, else paper",
                                  choices=RECIPE_NAMES)
     arch: str = setting("dcgan", "network pair: dcgan (conv, any multiple of 4 px) or mlp (the "
                                  "paper's, 28×28 only)", choices=ARCHITECTURES)
