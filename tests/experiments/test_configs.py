@@ -1,0 +1,24 @@
+"""Every comparison config in experiments/configs/ is a valid `experiments.compare --config`,
+and each model's flags are valid settings of its trainer under the comparison's budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.config import parse_settings
+from experiments.compare import trainer_settings
+from experiments.spec import Settings
+from tests.helpers import ROOT
+
+CONFIGS = sorted((ROOT / "experiments" / "configs").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_a_config_and_its_models_flags_parse(path: Path, tmp_path):
+    settings = parse_settings(Settings, ["--config", str(path), "--out", str(tmp_path / "out")],
+                              "experiments.compare")
+    for spec in settings.models:
+        trained = trainer_settings(spec, settings, tmp_path / "run", settings.seed)
+        assert (trained.dataset, trained.epochs) == (settings.dataset, settings.epochs)
