@@ -24,7 +24,7 @@ from common.tensorboard import TensorBoardLogger
 class SampleQuality(keras.callbacks.Callback):
     """Log the scores of `sample(n)` every `every` epochs.
 
-    `sample(n)` returns n images (N, 28, 28[, 1]) in [0, 1]. `reference_images` default to
+    `sample(n)` returns n images (N, H, W[, C]) in [0, 1]. `reference_images` default to
     the test split of the classifier's dataset; their features are computed once. The
     latest values are kept in `self.latest` (and all of them in `self.history`) for the
     run's metrics.json; at the end of an epoch they are also added to Keras' epoch logs as
