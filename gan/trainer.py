@@ -22,8 +22,7 @@ from common.checkpoints import save_model
 from common.conditioning import class_count, cycled_labels
 from common.data import load_splits, make_dataset
 from common.errors import UserError
-from common.evaluation.classifier import get_classifier
-from common.evaluation.quality import SampleQuality
+from common.evaluation.quality import SampleQuality, training_classifier
 from common.files import atomic_write
 from common.images import save_image
 from common.plots import image_grid, plot_curves, save_figure
@@ -253,12 +252,6 @@ def training_labels(settings: Settings, run: TrainingRun, splits) -> tuple[np.nd
     return fit_clusters(splits.x_train, settings.clusters, settings.seed)
 
 
-def scoring_classifier(settings: Settings):
-    """The cached feature classifier of the dataset, else None (with a notice)."""
-    return (get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
-                           if_missing="skip") if settings.eval else None)
-
-
 def train(settings: Settings) -> Path:
     """Train as `settings` say; returns the run folder."""
     # The run (and its tf.distribute strategy) first: a multi-worker strategy must exist
@@ -272,7 +265,7 @@ def train(settings: Settings) -> Path:
                             f"{len(images)} training images")
         labels, frequencies = training_labels(settings, run, splits)
         n_classes = 0 if labels is None else settings.clusters or class_count(labels)
-        classifier = scoring_classifier(settings)
+        classifier = training_classifier(settings)
         steps_per_epoch = len(images) // (settings.batch_size * settings.k)
         if settings.steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, settings.steps_per_epoch)

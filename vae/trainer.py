@@ -20,8 +20,7 @@ from common.conditioning import class_count, cycled_labels
 from common.config import progress_verbosity
 from common.data import Splits, binary_test_images, load_training_splits, make_dataset
 from common.data_settings import DATASETS
-from common.evaluation.classifier import get_classifier
-from common.evaluation.quality import SampleQuality
+from common.evaluation.quality import SampleQuality, training_classifier
 from common.images import save_image
 from common.plots import image_grid, plt, save_figure
 from common.tensorboard import TensorBoardLogger
@@ -94,8 +93,7 @@ class TestSetEvaluation(keras.callbacks.Callback):
 
 def sample_quality(settings: Settings, model: VAE, logger: TensorBoardLogger) -> SampleQuality | None:
     """The sample-quality callback, or None (with a notice) when off or no classifier is cached."""
-    classifier = (get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
-                           if_missing="skip") if settings.eval else None)
+    classifier = training_classifier(settings)
     if classifier is None:
         return None
     # A conditional VAE samples the classes in turn, and is scored on obeying them too.

@@ -79,12 +79,20 @@ class SampleQuality(keras.callbacks.Callback):
                 logs.update({f"sample_{name}": value for name, value in values.items()})
 
 
+def training_classifier(settings: Any) -> FeatureClassifier | None:
+    """The classifier that scores a trainer's samples (its `eval` and image data settings),
+    or None when `--no-eval` or when none is cached (with a notice saying how to build it)."""
+    if not settings.eval:
+        return None
+    return get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
+                          if_missing="skip")
+
+
 def sample_quality_callback(settings: Any, draw: Callable[[int], np.ndarray], labels: Callable | None,
                             logger: TensorBoardLogger) -> SampleQuality | None:
     """A trainer's `SampleQuality` from its settings (`eval`, `eval_every`, `eval_samples` and
     the image data settings), or None (with a notice) when off or no classifier is cached."""
-    classifier = (get_classifier(settings.dataset, settings.data_dir, settings.image_size, settings.channels,
-                           if_missing="skip") if settings.eval else None)
+    classifier = training_classifier(settings)
     if classifier is None:
         return None
     return SampleQuality(draw, classifier, logger, every=settings.eval_every, n=settings.eval_samples,
