@@ -100,14 +100,14 @@ def test_sigterm_mid_epoch_checkpoints_the_step_and_resume_matches_an_uninterrup
     stopped = _fit(run_dir, delay="0.5")
     _wait_for(lambda: len(list((run_dir / "checkpoints").glob("ckpt-*.index"))) >= 2, stopped)
     time.sleep(1.2)  # two or three batches into the third epoch, far from its end
-    sent = time.time()
     stopped.send_signal(signal.SIGTERM)
-    out, err = stopped.communicate(timeout=60)
-    assert stopped.returncode == 143 and time.time() - sent < 10, err[-2000:]
+    out, err = stopped.communicate(timeout=60)  # a hang guard; promptness is the step count below
+    assert stopped.returncode == 143, err[-2000:]
     assert "Traceback" not in err and len(_error_lines(err, "stopped: SIGTERM")) == 1, err[-2000:]
     metrics = _metrics(run_dir)
     assert metrics["stopped_by"] == "SIGTERM" and not metrics["finished"]
     assert metrics["steps"] % 10 != 0 and metrics["epochs"] == metrics["steps"] // 10  # mid-epoch
+    assert metrics["steps"] < 30  # within the epoch the signal came in, not at the run's end
     assert (run_dir / "checkpoints" / f"ckpt-{metrics['steps']}.index").is_file()
 
     resumed = _fit(run_dir, "--resume")
@@ -131,7 +131,7 @@ def test_sigint_stops_with_130_and_a_second_signal_ends_at_once(tmp_path):
     assert first.returncode == 130 and _metrics(run_dir)["stopped_by"] == "SIGINT"
 
     run_dir = tmp_path / "twice"
-    twice = _fit(run_dir, delay="5")  # each batch then sleeps 5 s after its step
+    twice = _fit(run_dir, delay="20")  # each batch then sleeps 20 s after its step
     _wait_for(lambda: (run_dir / "metrics.json").is_file(), twice)
     time.sleep(1)
     sent = time.time()
@@ -139,7 +139,7 @@ def test_sigint_stops_with_130_and_a_second_signal_ends_at_once(tmp_path):
     time.sleep(0.2)
     twice.send_signal(signal.SIGTERM)
     twice.communicate(timeout=60)
-    assert twice.returncode == 143 and time.time() - sent < 3  # did not wait for the step
+    assert twice.returncode == 143 and time.time() - sent < 10  # did not wait out the 20-s step
     assert "stopped_by" not in _metrics(run_dir)
 
 
