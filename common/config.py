@@ -78,10 +78,11 @@ class RunSettings:
 class TrainingSettings(RunSettings):
     """Settings every trainer shares; each trainer's own dataclass extends it."""
 
-    max_minutes: float | None = setting(None, "stop once this many minutes were spent in "
+    max_minutes: float | None = setting(None, "stop once the run has spent this many minutes in "
                                         "training steps (an equal-time budget; evaluation between "
                                         "epochs not counted; --epochs is then the upper limit; a "
-                                        "resumed run gets a new budget)", positive=True)
+                                        "resumed run counts the minutes it trained before, so "
+                                        "raise it to train on)", positive=True)
     strategy: str = setting("default", "tf.distribute strategy: mirrored (the GPUs, else the "
                                        "logical CPUs of one machine) or multiworker (TF_CONFIG)",
                             choices=STRATEGIES)

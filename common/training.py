@@ -220,6 +220,8 @@ class TrainingRun:
                             "with that version, or start a new run (docs/runs.md)")
         self.metrics = _cut_history(old, epochs, int(steps.numpy()))
         self.metrics.pop("stopped_by", None)
+        if self.budget:  # the budget is the run's, not this process's
+            self.budget.spent = float(self.metrics.get("budget_seconds", 0.0))
         self.metrics.update(schema=SCHEMA, finished=False, parameters=parameters,
                             sampler_parameters=sampler_parameters, time_budget_reached=False)
         # A resumed run draws new noise and a new data order instead of replaying epoch 1's.
@@ -237,6 +239,8 @@ class TrainingRun:
             self.metrics["epochs"] = epochs
         self.metrics["steps"] = int(self._steps.numpy())
         self.metrics["train_seconds"] = float(sum(s for s in history.get("epoch_seconds", []) if s))
+        if self.budget:
+            self.metrics["budget_seconds"] = self.budget.spent
         per_epoch = self.metrics.get("steps_per_epoch")
         cut_short = self.metrics["time_budget_reached"] or "stopped_by" in self.metrics
         self.metrics["epochs_trained"] = (self.metrics["steps"] / per_epoch if cut_short and per_epoch
@@ -270,6 +274,11 @@ class TrainingRun:
             data = shard_by_data(data)
             if fit_args.get("validation_data") is not None:
                 fit_args["validation_data"] = shard_by_data(fit_args["validation_data"])
+        if self.budget and self.budget.spent >= self.budget.seconds:  # spent before this resume
+            self.budget.reached = True
+            self.metrics["time_budget_reached"] = True
+            self.record_progress()
+            return
         every = self.callbacks(list(callbacks), stop)
         done = offset = self.checkpointer.batches
         with stop or contextlib.nullcontext():

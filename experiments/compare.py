@@ -1,4 +1,4 @@
-"""Compare VAEs and GANs on one dataset with the same metrics, classifier, budget and seeds.
+"""Compare generative models of any family on one dataset: the same metrics, classifier, budget and seeds.
 
     python -m experiments.compare --config experiments/configs/mnist_vae_vs_gan.json --out DIR
     python -m experiments.compare --runs runs/vae/A runs/gan/B ... --out DIR   # finished runs
@@ -6,7 +6,8 @@
 
 Trains every model of `models` --seeds times (seeds --seed, --seed+1, …) under one budget
 (the same epochs, or with --minutes the same time in training steps) unless --runs gives
-finished run folders, samples --samples images from each run and scores them, next to real
+finished run folders (with --points also scoring each run after those minutes of training,
+experiments.budget), samples --samples images from each run and scores them, next to real
 training images and two simple baselines, with FID, KID, precision/recall and
 density/coverage on the project's classifier features (not comparable to Inception
 numbers), the classifier score, class coverage, the Parzen-window log-likelihood
@@ -37,6 +38,8 @@ import importlib
 import json
 import shutil
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +50,12 @@ from common.data import Splits, load_splits
 from common.errors import UserError, run_cli
 from common.evaluation.classifier import get_classifier
 from common.evaluation.scoring import References, score
-from common.files import atomic_write, write_json
-from common.runs import CONFIG_FILE, RunLock, library_versions, load_run_config
+from common.files import atomic_write, read_json, write_json
+from common.runs import CONFIG_FILE, METRICS_FILE, RunLock, library_versions, load_run_config
+from experiments.budget import PointRows, budget_figures, load_point, save_point
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
 from experiments.finished_runs import grouped_runs
-from experiments.models import Model, comparable_run, load_model
+from experiments.models import Model, check_sampler_options, comparable_run, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
 from experiments.spec import Settings, slug
 from experiments.stats import CONFIDENCE, RESAMPLES
@@ -60,6 +64,7 @@ from experiments.table import baselines, comparison_references, run_numbers, sum
 OUTPUTS = ("report.md", "report.html", "metrics.json", "samples.png", "interpolations.png",
            "curves.png")
 REAL = "real training images"
+REFERENCE_SEED = 0  # the Parzen validation subset: alike for every --seed, so lanes of seeds score alike
 
 
 # --- settings and runs ---------------------------------------------------------------
@@ -94,8 +99,8 @@ def check_out(settings: Settings) -> None:
     existing = [str(out / name) for name in OUTPUTS if (out / name).exists()]
     existing += sorted(map(str, out.glob("neighbours_*.png")))
     folders = planned_folders(settings)
-    existing += [str(folder) for folder in folders if folder.exists()]
-    if existing and not settings.overwrite:
+    existing += [str(folder) for folder in folders if folder.exists() and not settings.resume]
+    if existing and not (settings.overwrite or settings.resume):
         raise UserError(f"--out: an earlier comparison is in the way ({', '.join(existing)}); "
                         "use --overwrite to replace it")
     for folder, family in folders.items():
@@ -103,14 +108,19 @@ def check_out(settings: Settings) -> None:
             load_run_config(folder, family)  # never delete a folder that is not a run of this model
 
 
-def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int) -> Any:
-    """<family>.train settings: the shared budget and `seed` plus the model's own flags."""
+def trainer_settings(spec: dict, settings: Settings, run_dir: Path, seed: int,
+                     minutes: float | None = None, resume: bool = False) -> Any:
+    """<family>.train settings: the shared budget (or the first `minutes` of it, resuming the
+    run when `resume`: a run's budget counts all its training) and `seed` plus the model's
+    own flags."""
     family = spec["model"]
     module = importlib.import_module(f"{family}.train")
     flags = [*spec["args"], "--dataset", settings.dataset, "--epochs", str(settings.epochs),
              "--seed", str(seed), "--run-dir", str(run_dir), "--quiet", "--precision", settings.precision]
-    if settings.minutes:
-        flags += ["--max-minutes", str(settings.minutes)]
+    if minutes or settings.minutes:
+        flags += ["--max-minutes", str(minutes or settings.minutes)]
+    if resume:
+        flags.append("--resume")
     if settings.data_dir:
         flags += ["--data-dir", settings.data_dir]
     for name, value in settings.image_options().items():
@@ -134,27 +144,65 @@ def given_runs(settings: Settings) -> dict[str, list[Path]]:
     return {name: [path for path, _, _ in members] for name, members in groups.items()}
 
 
-def plan_runs(settings: Settings) -> dict[str, list[tuple[Path, Any]]]:
-    """{model name: [(run folder, trainer settings) per seed]}; every flag is checked here,
-    before the classifier or the first model trains."""
-    return {spec["name"]: [(run_folder(settings, spec["name"], seed),
-                            trainer_settings(spec, settings, run_folder(settings, spec["name"], seed), seed))
-                           for seed in settings.seed_list()] for spec in settings.models}
+Plan = dict[str, list[tuple[Path, list[tuple[float | None, Any]]]]]
 
 
-def train_runs(settings: Settings, plan: dict[str, list[tuple[Path, Any]]]) -> dict[str, list[Path]]:
-    """Train every model and seed of `plan` (an earlier comparison's folders replaced)."""
+def plan_runs(settings: Settings) -> Plan:
+    """{model name: [(run folder, [(minutes of training at its end, trainer settings) per
+    segment]) per seed]}: one segment, or one per --points and the budget's last (see
+    experiments.budget); every flag is checked here, before the classifier or the first
+    model trains."""
+    for index, spec in enumerate(settings.models):
+        check_sampler_options(spec["model"], spec["sampler"], f"--models[{index}] ({spec['name']})")
+    ends = [*(settings.points or []), settings.minutes]
+    return {spec["name"]: [(folder, [(end, trainer_settings(spec, settings, folder, seed, end, index > 0))
+                                     for index, end in enumerate(ends)])
+                           for seed in settings.seed_list()
+                           for folder in [run_folder(settings, spec["name"], seed)]]
+            for spec in settings.models}
+
+
+def reached(folder: Path, trainer: Any) -> bool:
+    """Whether the run in `folder` has trained all `trainer` asks for (--resume)."""
+    metrics = folder / METRICS_FILE
+    if not metrics.is_file():
+        return False
+    done = read_json(metrics, "metrics file")
+    return bool(done.get("finished")) and (not trainer.max_minutes or not done.get("time_budget_reached")
+                                           or done.get("budget_seconds", 0) >= 60 * trainer.max_minutes)
+
+
+def train_run(settings: Settings, name: str, family: str, folder: Path,
+              run_segments: list[tuple[float | None, Any]], at_point: Callable[[str, Path, float, bool], bool]) -> None:
+    """Train one seed's run segment by segment, calling `at_point(name, folder, minutes,
+    stored_only)` after each but the last; with --resume, a segment trained and scored
+    before (by an earlier or another comparison) is taken as it is."""
+    budget = f"{settings.minutes:g} min of training steps" if settings.minutes else f"{settings.epochs} epoch(s)"
+    announced = False
+    for index, (minutes, trainer) in enumerate(run_segments):
+        last = index == len(run_segments) - 1
+        if settings.resume and (reached(folder, trainer) if last else at_point(name, folder, minutes, True)):
+            continue
+        if not announced:
+            print(f"training {name} ({family}) seed {trainer.seed} for {budget} into {folder}", flush=True)
+            announced = True
+        trainer.resume = (folder / CONFIG_FILE).exists()
+        importlib.import_module(f"{family}.train").train(trainer)
+        if not last:
+            at_point(name, folder, minutes, False)
+
+
+def train_runs(settings: Settings, plan: Plan,
+               at_point: Callable[[str, Path, float, bool], bool]) -> dict[str, list[Path]]:
+    """Train every model and seed of `plan` (`train_run`), an earlier comparison's folders
+    replaced, or with --resume gone on with."""
     for folder in planned_folders(settings):  # checked to be runs of these models in check_out
-        if folder.exists():
+        if folder.exists() and not settings.resume:
             shutil.rmtree(folder)
-    budget = f"{settings.minutes:g} min of training steps" if settings.minutes else \
-        f"{settings.epochs} epoch(s)"
     families = {spec["name"]: spec["model"] for spec in settings.models}
     for name, runs in plan.items():
-        for folder, trainer in runs:
-            print(f"training {name} ({families[name]}) seed {trainer.seed} for {budget} into {folder}",
-                  flush=True)
-            importlib.import_module(f"{families[name]}.train").train(trainer)
+        for folder, run_segments in runs:
+            train_run(settings, name, families[name], folder, run_segments, at_point)
     return {name: [folder for folder, _ in runs] for name, runs in plan.items()}
 
 
@@ -176,6 +224,39 @@ def score_seed(rows: dict[str, dict[str, Any]], first: dict[str, np.ndarray], na
     first.setdefault(name, images)
 
 
+def model_numbers(model: Model, settings: Settings, refs: References) -> tuple[dict[str, Any], np.ndarray]:
+    """(the run's own numbers, the seconds its sampler took per 1,000 images and the scores
+    of --samples images drawn with the run's seed, those images)."""
+    seed = model.config["settings"]["seed"]
+    started = time.perf_counter()
+    images = model.sampler.sample(settings.samples, seed)
+    seconds = time.perf_counter() - started
+    numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"]),
+               "sample_seconds_per_1000": 1000 * seconds / settings.samples}
+    print(f"scoring {model.name} (seed {seed})", flush=True)
+    return {**numbers, **score(images, refs)}, images
+
+
+def sampler_options(settings: Settings, name: str) -> dict[str, Any]:
+    """The "sampler" options of model `name` (none for a run given with --runs)."""
+    return next((spec["sampler"] for spec in settings.models if spec["name"] == name and not settings.runs), {})
+
+
+def score_point(points: PointRows, settings: Settings, refs: References, name: str, folder: Path,
+                minutes: float, stored_only: bool) -> bool:
+    """Score the run in `folder` after `minutes` of training into `points` and keep the
+    scores in the run (--points); with `stored_only`, only take scores kept before.
+    Whether the point is scored."""
+    scored = load_point(folder, minutes)
+    if scored is None and not stored_only:
+        model = load_model(name, folder, settings.precision, sampler_options(settings, name))
+        save_point(folder, minutes, *model_numbers(model, settings, refs))
+        scored = load_point(folder, minutes)  # as a resumed comparison reads it (JSON's keys)
+    if scored is not None:
+        points.add(minutes, name, *scored)
+    return scored is not None
+
+
 def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
                settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """({row name: {"model", "seeds": per-seed numbers, "summary"}}, {row name: the first
@@ -188,9 +269,9 @@ def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
             score_seed(rows, first, name, images, refs, {"seed": settings.seed + index})
     for name, models in groups.items():
         for model in models:
-            seed = model.config["settings"]["seed"]
-            numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"])}
-            score_seed(rows, first, name, model.sampler.sample(settings.samples, seed), refs, numbers)
+            numbers, images = model_numbers(model, settings, refs)
+            rows.setdefault(name, {"seeds": []})["seeds"].append(numbers)
+            first.setdefault(name, images)
     order = [REAL, *groups, *(name for name in rows if name != REAL and name not in groups)]
     for name, row in rows.items():
         row["model"] = groups[name][0].family if name in groups else None
@@ -227,6 +308,9 @@ def budget_text(settings: Settings) -> str:
     """The training budget, as the report states it."""
     if settings.runs:
         return "finished runs given with --runs (see the epochs and train time columns)"
+    if settings.points:
+        return (f"{settings.minutes:g} minutes of training steps per model, scored also after "
+                f"{', '.join(f'{point:g}' for point in settings.points)} minutes")
     if settings.minutes:
         return (f"{settings.minutes:g} minutes of training steps per model (at most {settings.epochs} "
                 "epochs)")
@@ -287,17 +371,23 @@ def compare(settings: Settings, started: float) -> None:
     classifier = get_classifier(settings.dataset, settings.data_dir,  # trained here if not cached
                                    **settings.image_options())
     splits = load_splits(settings.dataset, settings.data_dir, **settings.image_options())
-    runs = runs or train_runs(settings, plan)
-    groups = {name: [load_model(name, path, settings.precision) for path in paths]
-              for name, paths in runs.items()}
-
     refs = comparison_references(splits, classifier, settings.parzen_validation, settings.parzen_test,
-                                 np.random.default_rng(settings.seed), kid_subset_size=settings.kid_subset_size,
+                                 np.random.default_rng(REFERENCE_SEED), kid_subset_size=settings.kid_subset_size,
                                  kid_subsets=settings.kid_subsets, fid_counts=settings.fid_counts)
+    points = PointRows()
+    runs = runs or train_runs(settings, plan, partial(score_point, points, settings, refs))
+    groups = {name: [load_model(name, path, settings.precision, sampler_options(settings, name)) for path in paths]
+              for name, paths in runs.items()}
     rows, samples = score_rows(groups, splits, refs, settings)
     figures = draw_figures(out, groups, samples, rows, splits.x_train)
     results = results_dict(settings, groups, rows, classifier.accuracy(splits.x_test, splits.y_test),
                            len(splits.x_test), started)
+    if settings.points:
+        for name in groups:  # the budget's own point: the final table's numbers
+            for numbers in rows[name]["seeds"]:
+                points.add(settings.minutes, name, numbers, samples[name])
+        results["points"] = points.summarised()
+        figures = [*budget_figures(out, results["points"], points.images), *figures]
     write_results(out, results, figures, settings.html)
     print("\n".join(markdown_table(results)))
     print(f"wrote {out / 'report.md'} in {results['seconds'] / 60:.1f} min")

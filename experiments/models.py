@@ -8,6 +8,8 @@ plots every model the same way and never asks which family it is.
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -53,9 +55,8 @@ class Model:
     sampler: Sampler
 
 
-def load_sampler(family: str, run_dir: Path, precision: str = "float32") -> Sampler:
-    """The `family` adapter's sampler for `run_dir` (`<family>.sample.load_sampler`),
-    computing in `precision`."""
+def adapter(family: str, where: str) -> Callable[..., Sampler]:
+    """`<family>.sample.load_sampler`, or a `UserError` naming `where` when there is none."""
     try:
         module = importlib.import_module(f"{family}.sample")
     except ModuleNotFoundError as error:
@@ -63,8 +64,25 @@ def load_sampler(family: str, run_dir: Path, precision: str = "float32") -> Samp
             raise
         module = None
     if not callable(getattr(module, "load_sampler", None)):
-        raise UserError(f"{run_dir}: {family!r} runs have no sampler ({family}.sample.load_sampler)")
-    sampler = module.load_sampler(run_dir, precision)
+        raise UserError(f"{where}: {family!r} runs have no sampler ({family}.sample.load_sampler)")
+    return module.load_sampler
+
+
+def check_sampler_options(family: str, options: dict[str, Any], where: str) -> None:
+    """Refuse sampler `options` that `<family>.sample.load_sampler` does not take (a model
+    spec's "sampler", e.g. {"prior": "gmm"} for the VAE), before anything trains."""
+    taken = list(inspect.signature(adapter(family, where)).parameters)[2:]  # after run_dir, precision
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        raise UserError(f"{where}: \"sampler\": {family} samplers take {', '.join(taken) or 'no option'}, "
+                        f"not {', '.join(unknown)}")
+
+
+def load_sampler(family: str, run_dir: Path, precision: str = "float32",
+                 options: dict[str, Any] | None = None) -> Sampler:
+    """The `family` adapter's sampler for `run_dir` (`<family>.sample.load_sampler`),
+    computing in `precision`, with the adapter's keyword `options`."""
+    sampler = adapter(family, str(run_dir))(run_dir, precision, **(options or {}))
     if not isinstance(sampler, Sampler):
         raise TypeError(f"{family}.sample.load_sampler returned a {type(sampler).__name__}, "
                         "not a Sampler")
@@ -76,7 +94,9 @@ def comparable_run(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     return load_finished_run(path, MODELS)
 
 
-def load_model(name: str, run_dir: Path, precision: str = "float32") -> Model:
-    """The finished run in `run_dir`, with its sampler computing in `precision`, named `name`."""
+def load_model(name: str, run_dir: Path, precision: str = "float32",
+               options: dict[str, Any] | None = None) -> Model:
+    """The finished run in `run_dir`, with its sampler computing in `precision` (and taking
+    the adapter's `options`), named `name`."""
     family, config, metrics = comparable_run(run_dir)
-    return Model(name, family, run_dir, config, metrics, load_sampler(family, run_dir, precision))
+    return Model(name, family, run_dir, config, metrics, load_sampler(family, run_dir, precision, options))

@@ -60,7 +60,7 @@ METRICS = (("fid", "FID", "FID ↓", 2, True), ("kid", "KID", "KID ↓", 3, True
            ("test_nll", "test NLL", "test NLL (nats) ↓", 2, True),
            ("test_bits_per_dim", "bits/dim", "test bits/dim (8-bit) ↓", 3, True))
 COLUMNS = ("seeds", *(header for _, _, header, _, _ in METRICS), "generator params", "train time",
-           "epochs")
+           "epochs", "sampling (s per 1,000)")
 STYLE = ("body{font-family:sans-serif;max-width:1300px;margin:auto}table{border-collapse:collapse}"
          "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}")
 
@@ -112,7 +112,7 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
     """The table's cells, one list per row, the row's name first (see COLUMNS); the first
     row gives each metric's sample count."""
     counts = sample_counts(results)
-    out = [["*samples per seed*", "–", *(counts[key] for key, *_ in METRICS), "–", "–", "–"]]
+    out = [["*samples per seed*", "–", *(counts[key] for key, *_ in METRICS), "–", "–", "–", "–"]]
     for name, row in results["rows"].items():
         summary, first = row["summary"], row["seeds"][0]
         seeds = len(row["seeds"])
@@ -124,7 +124,8 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
         out.append([name, str(seeds) if seeds > 1 else "1 (no interval)", *cells,
                     "–" if parameters is None else f"{parameters:,}",
                     "–" if seconds is None else spread(scaled(seconds, 1 / 60), 1) + " min",
-                    epochs_text(summary["epochs"]["mean"]) if "epochs" in summary else "–"])
+                    epochs_text(summary["epochs"]["mean"]) if "epochs" in summary else "–",
+                    spread(summary.get("sample_seconds_per_1000"), 1)])
     return out
 
 
@@ -194,6 +195,31 @@ def summary_text(results: dict[str, Any]) -> str:
             f"accuracy {100 * results['classifier_test_accuracy']:.2f} %. Budget: {results['budget']}.")
 
 
+def point_tables(results: dict[str, Any]) -> list[str]:
+    """Markdown: at each point of training time (--points), each model's ranked metrics
+    (mean ± std [interval]) and the sentences saying which differences the seeds resolve
+    there (none for a quick run)."""
+    point_rows = results.get("points", {})
+    ranked = [(key, label, header, digits, lower) for key, label, header, digits, lower in METRICS
+              if lower is not None]
+    lines = []
+    for minutes, rows in point_rows.items():
+        shown = [metric for metric in ranked if any(metric[0] in row["summary"] for row in rows.values())]
+        lines += [f"### After {minutes} minutes of training", "",
+                  "| | " + " | ".join(header for _, _, header, _, _ in shown) + " |",
+                  "|---" * (len(shown) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(spread(row["summary"].get(key), digits)
+                                              for key, _, _, digits, _ in shown) + " |"
+                  for name, row in rows.items()]
+        sentences = [comparison_sentence(label, lower, a, rows[a]["summary"][key], b, rows[b]["summary"][key])
+                     for key, label, _, _, lower in shown for a, b in combinations(rows, 2)
+                     if key in rows[a]["summary"] and key in rows[b]["summary"]]
+        if is_quick(results):
+            sentences = ["a quick run ranks nothing"]
+        lines += ["", *(f"- {sentence}" for sentence in sentences), ""]
+    return lines
+
+
 def markdown_report(results: dict[str, Any], figures: list[tuple[str, str]]) -> str:
     """report.md: what was compared, the table, the resolved differences, FID by sample
     count, the notes, the figures, settings and versions."""
@@ -201,6 +227,8 @@ def markdown_report(results: dict[str, Any], figures: list[tuple[str, str]]) -> 
     resolved = resolution_lines(results)
     lines += ["## Which differences the seeds resolve", "",
               *([f"- {line}" for line in resolved] or ["- one model: nothing to rank"]), ""]
+    if results.get("points"):
+        lines += ["## Quality against training time", "", *point_tables(results)]
     fid_counts = fid_count_table(results)
     if fid_counts:
         lines += ["## FID against the number of samples", "", *fid_counts, ""]

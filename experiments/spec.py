@@ -1,7 +1,7 @@
 """What a comparison is asked to do: its settings and the models it compares.
 
 `Settings` are the flags of `python -m experiments.compare` (or its --config file);
-`validate` checks every entry of `models` (`{"name", "model", "args"}`) before any
+`validate` checks every entry of `models` (`{"name", "model", "args", "sampler"}`) before any
 work starts, so a mistake in the last model's flags is found before the first trains.
 """
 
@@ -17,12 +17,14 @@ from common.errors import UserError
 MODELS = ("vae", "gan", "pixelcnn", "diffusion")  # the families the comparison can train and sample
 DEFAULT_MODELS = [{"name": "VAE", "model": "vae", "args": []},
                   {"name": "GAN", "model": "gan", "args": []}]
-MODEL_KEYS = ("name", "model", "args")
+MODEL_KEYS = ("name", "model", "args", "sampler")
 # Flags of vae.train / gan.train that the comparison sets itself, for every model alike.
 CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--image-size", "--channels", "--epochs", "--max-minutes",
                     "--steps-per-epoch", "--seed", "--run-dir", "--name", "--resume", "--quiet", "--precision")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
+QUICK_MINUTES = 0.1  # --quick with --points: the budget, its points scaled alike
+QUICK_POINT_EPOCHS = 1000  # …ended by that budget, not by --epochs
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
 QUICK_FLAGS = {"vae": ["--nll-k", "20", "--nll-k-train", "0"],
                "gan": ["--log-every", "5", "--eval-samples", "1000"],
@@ -49,7 +51,8 @@ class Settings:
     # RUF009: setting() returns a dataclasses.field (a default_factory for lists), not a shared default.
     models: list[dict] = setting(
         DEFAULT_MODELS, "the models to train, each a JSON object {\"name\": ..., \"model\": "
-        "\"vae\" or \"gan\", \"args\": [vae.train / gan.train flags]}")
+        "\"vae\", \"gan\", \"pixelcnn\" or \"diffusion\", \"args\": [<family>.train flags], "
+        "\"sampler\": {options of <family>.sample.load_sampler, e.g. \"prior\": \"gmm\"} (optional)}")
     runs: list[str] | None = setting(
         None, "finished vae.train / gan.train run folders to compare instead of training; "
         "each is named by its folder")
@@ -59,6 +62,10 @@ class Settings:
     minutes: float | None = setting(None, "equal-time budget instead: each model trains for this "
                                           "many minutes of training steps (--epochs is then the "
                                           "upper limit)", positive=True)
+    points: list[float] | None = setting(None, "with --minutes: also score every model after these "
+                                               "minutes of training steps, for quality-against-time "
+                                               "curves (each run is trained in segments, resumed "
+                                               "between them: one run, not one per point)", positive=True)
     steps_per_epoch: int | None = setting(None, "cap on steps per epoch for every model",
                                           positive=True)
     samples: int = setting(10000, "images sampled from each model and scored", min=10)
@@ -79,6 +86,9 @@ class Settings:
     quick: bool = setting(False, "tiny budget for trying the pipeline: "
                                  + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     overwrite: bool = setting(False, "replace the results of an earlier comparison in --out")
+    resume: bool = setting(False, "go on with an interrupted comparison: keep its runs, resume the "
+                                  "cut ones and score only the points not yet scored (another "
+                                  "process may take other --seed ranges of the same --runs-dir)")
     precision: str = precision_setting()  # the models' training and sampling; metrics stay float32
     html: bool = setting(False, "also write report.html (the report as a web page; it links the "
                                 "PNGs next to it by relative path)")
@@ -93,11 +103,19 @@ class Settings:
         names = [slug(spec["name"]) for spec in self.models]
         if len(set(names)) < len(names):
             raise UserError(f"--models: names must differ (as file names: {', '.join(names)})")
+        self.check_points()
         if self.quick:
+            if self.points:  # the same report shape, in seconds: the points scaled to QUICK_MINUTES
+                self.points = [point * QUICK_MINUTES / self.minutes for point in self.points]
+                self.minutes, self.epochs = QUICK_MINUTES, QUICK_POINT_EPOCHS
             for name, value in QUICK.items():
-                setattr(self, name, value)
+                if not (self.points and name == "epochs"):
+                    setattr(self, name, value)
             self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]]}
                            for spec in self.models]
+        if self.resume and (self.runs or self.overwrite):
+            raise UserError("--resume: continues the runs this comparison trains; not with --runs or "
+                            "--overwrite")
         if self.runs and self.seeds > 1:
             raise UserError("--seeds: with --runs the seeds are the runs given (see --runs); "
                             "leave --seeds out")
@@ -105,6 +123,18 @@ class Settings:
             raise UserError(f"--kid-subset-size: KID draws subsets of {self.kid_subset_size} samples "
                             f"but --samples is {self.samples}; make it at most --samples")
         self.fid_counts = sorted({count for count in self.fid_counts if count <= self.samples})
+
+    def check_points(self) -> None:
+        """--points: each under --minutes, which they need; not with --runs (nothing trains)."""
+        if not self.points:
+            return
+        if self.runs or not self.minutes:
+            raise UserError("--points: scoring during training needs --minutes (the budget the points "
+                            "lead up to) and no --runs")
+        if any(point >= self.minutes for point in self.points):
+            raise UserError(f"--points: each point must come before the budget (--minutes {self.minutes:g}), "
+                            f"got {', '.join(f'{point:g}' for point in self.points)}")
+        self.points = sorted(set(self.points))
 
     def image_options(self) -> dict:
         """load_splits' image_size / channels, as every model is trained with."""
@@ -137,4 +167,8 @@ def model_spec(index: int, spec: dict, models: list[dict]) -> dict:
     name = spec.get("name") or (family.upper() if same_family == 1 else f"{family.upper()} {index + 1}")
     if not isinstance(name, str) or not slug(name):
         raise UserError(f"{where}: \"name\" must be a non-empty string, got {name!r}")
-    return {"name": name, "model": family, "args": args}
+    sampler = spec.get("sampler", {})
+    if not isinstance(sampler, dict):
+        raise UserError(f"{where}: \"sampler\" must be an object of the family's sampler options "
+                        f"(e.g. {{\"prior\": \"gmm\"}}), got {sampler!r}")
+    return {"name": name, "model": family, "args": args, "sampler": sampler}

@@ -19,7 +19,7 @@ from experiments.stats import summarize
 # The per-seed numbers that get a mean, std and interval (when every seed has one).
 SUMMARISED = ("fid", "kid", "classifier_score", "classes_covered", "class_kl_to_uniform", "precision",
               "recall", "density", "coverage", "parzen_log_likelihood", "fid_infinity", "test_nll",
-              "test_bits_per_dim", "train_seconds", "epochs")
+              "test_bits_per_dim", "train_seconds", "epochs", "sample_seconds_per_1000")
 
 
 def comparison_references(splits: Splits, classifier: FeatureClassifier, parzen_validation: int,

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from PIL import Image
 from scipy.stats import norm
+from sklearn.mixture import GaussianMixture
 
 from common.checkpoints import Checkpointer
 from common.conditioning import class_count, cycled_labels, label_index, requested_labels
@@ -209,9 +210,12 @@ class VAESampler:
 
     model: VAE
     info: dict
+    mixture: GaussianMixture | None = None  # --prior gmm: codes from it instead of N(0, I)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        return with_channels(sample_images(self.model, n, seed))
+        if self.mixture is None:
+            return with_channels(sample_images(self.model, n, seed))
+        return with_channels(decode(self.model, sample_latent_mixture(self.mixture, n, seed)))
 
     def interpolations(self, rows: int) -> np.ndarray:
         z = np.random.default_rng(1).standard_normal((rows, 2, self.model.latent_dim)).astype(np.float32)
@@ -231,12 +235,18 @@ class VAESampler:
         return "−ELBO (nats per image)", "epoch", curves
 
 
-def load_sampler(run_dir: str | Path, precision: str = "float32") -> VAESampler:
-    """The run's VAE (see `load_vae`) as a `VAESampler`; info: family, sampler (decoder)
-    parameters, latent size and what `interpolations` shows."""
+def load_sampler(run_dir: str | Path, precision: str = "float32", prior: str = "normal",
+                 components: int = 10) -> VAESampler:
+    """The run's VAE (see `load_vae`) as a `VAESampler` drawing codes from `prior` (as
+    vae.sample's --prior and --components; the mixture is fitted here, once); info: family,
+    sampler (decoder) parameters, latent size, prior and what `interpolations` shows."""
+    if prior not in PRIORS:
+        raise UserError(f"prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     model = load_vae(run_dir, precision)
+    mixture = latent_mixture(model, run_splits(run_dir), components) if prior == "gmm" else None
     return VAESampler(model, {"family": "vae", "sampler_parameters": model.decoder.count_params(),
-                              "latent_dim": model.latent_dim, "interpolation": INTERPOLATION})
+                              "latent_dim": model.latent_dim, "prior": prior,
+                              "interpolation": INTERPOLATION}, mixture)
 
 
 @dataclass
@@ -346,14 +356,17 @@ def run_splits(run_dir: str | Path) -> Splits:
                        channels=run_settings.get("channels"))
 
 
-def mixture_codes(model: VAE, train: Splits, components: int, n: int, seed: int = 0) -> np.ndarray:
-    """n codes from a `components`-component Gaussian mixture fitted to μ(x) of the training
-    images (vae/prior.py)."""
+def latent_mixture(model: VAE, train: Splits, components: int, seed: int = 0) -> GaussianMixture:
+    """A `components`-component Gaussian mixture fitted to μ(x) of the training images
+    (vae/prior.py)."""
     check_components(components, len(train.x_train))  # before the encoding and the fit
     labels = train.y_train if model.n_classes else None  # a conditional VAE's codes of x given y
-    mixture = fit_latent_mixture(encode_means(model, train.x_train, labels=labels), components,
-                                 seed)
-    return sample_latent_mixture(mixture, n, seed)
+    return fit_latent_mixture(encode_means(model, train.x_train, labels=labels), components, seed)
+
+
+def mixture_codes(model: VAE, train: Splits, components: int, n: int, seed: int = 0) -> np.ndarray:
+    """n codes from `latent_mixture`, fitted and drawn with `seed`."""
+    return sample_latent_mixture(latent_mixture(model, train, components, seed), n, seed)
 
 
 if __name__ == "__main__":

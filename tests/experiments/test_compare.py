@@ -22,7 +22,7 @@ from common.evaluation.classifier import TRAINING_DEFAULTS, classifier_path, dat
 from experiments.classifier import Settings as ClassifierSettings
 from experiments.compare import main
 from experiments.finished_runs import load_finished_run
-from experiments.models import Sampler, load_sampler
+from experiments.models import Sampler, check_sampler_options, load_sampler
 from tests.helpers import assert_one_line_error, run_module, tiny_trainer
 
 # --runs comparisons score fewer samples than --quick, so KID draws smaller subsets.
@@ -92,6 +92,42 @@ def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_run
             assert list((out / "runs" / kind / f"seed_{seed}" / "tensorboard").rglob("events.out.tfevents.*"))
     assert report.startswith("# mnist: VAE vs GAN") and "Budget: 1 epoch(s) of at most 20 steps per model" in report
     assert "training GAN (gan) seed 1 for 1 epoch(s)" in result.stdout
+
+
+def test_points_score_each_run_during_training_and_resume_takes_up_another_comparisons_runs(cache, tmp_path):
+    """--points: each seed's run is trained in segments (resumed, so its epochs only grow)
+    and scored after each; --quick scales the points with the budget. A second comparison
+    with --resume and more seeds on the same --runs-dir trains only the new seed and takes
+    the first one's point scores as kept in its run; its report has a table per point, the
+    curves and the samples at each time."""
+    runs = tmp_path / "runs"
+    args = ["--quick", "--minutes", "2", "--points", "1", "--models", '{"model": "gan"}', "--runs-dir", str(runs)]
+    first = run_module("experiments.compare", *args, "--out", str(tmp_path / "first"), env=cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    seed_0 = runs / "gan" / "seed_0"
+    kept = {path: path.stat().st_mtime_ns for path in (seed_0 / "metrics.json", seed_0 / "points" / "0.05.json")}
+    out = tmp_path / "both"
+    result = run_module("experiments.compare", *args, "--seeds", "2", "--resume", "--out", str(out), env=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training GAN (gan) seed 1" in result.stdout and "seed 0 for" not in result.stdout
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())  # neither trained nor rescored
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["points"] == [0.05] and metrics["settings"]["minutes"] == 0.1
+    assert list(metrics["points"]) == ["0.05", "0.1"]
+    early, final = (metrics["points"][key]["GAN"]["seeds"] for key in ("0.05", "0.1"))
+    assert early[0] == json.loads((tmp_path / "first" / "metrics.json").read_text())["points"]["0.05"]["GAN"][
+        "seeds"][0]
+    assert [seed["seed"] for seed in early] == [seed["seed"] for seed in final] == [0, 1]
+    assert final == metrics["rows"]["GAN"]["seeds"]  # the budget's point is the final table
+    for before, after in zip(early, final):
+        assert 0 < before["train_seconds"] < after["train_seconds"] and before["epochs"] < after["epochs"]
+        assert before["sample_seconds_per_1000"] > 0 and before["fid"] != after["fid"]
+    report = (out / "report.md").read_text()
+    assert "### After 0.05 minutes of training" in report and "### After 0.1 minutes of training" in report
+    assert report.split("### After 0.05 minutes")[1].split("###")[0].count("a quick run ranks nothing") == 1
+    assert "scored also after 0.05 minutes" in report and "sampling (s per 1,000)" in report
+    for name in ("budget_curves", "samples_by_time"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and f"{name}.png" in report
 
 
 @pytest.mark.slow
@@ -194,7 +230,11 @@ def test_bad_settings_are_refused_before_any_work(environment, tmp_path):
              (["--seeds", "0"], "--seeds: must be at least 1"),
              (["--runs", str(tmp_path), "--seeds", "2"], "--seeds: with --runs"),
              (["--samples", "500"], "--kid-subset-size: KID draws subsets of 1000"),
-             (["--fid-counts", "1"], "--fid-counts")]
+             (["--fid-counts", "1"], "--fid-counts"),
+             (["--points", "5"], "--points: scoring during training needs --minutes"),
+             (["--points", "5", "20", "--minutes", "10"], "--points: each point must come before"),
+             (["--points", "0", "--minutes", "10"], "--points"),
+             (["--resume", "--overwrite"], "--resume: continues the runs")]
     for args, fragment in cases:
         with pytest.raises(UserError, match=fragment):
             main(["--out", str(out), *args])
@@ -228,6 +268,24 @@ def test_each_family_adapter_follows_the_sampler_protocol(quick, family):
     assert title and xlabel and curves
     for x, y in curves.values():
         assert len(x) == len(y) > 0
+
+
+def test_the_vae_samples_from_a_fitted_mixture_when_its_spec_asks(quick):
+    """A model spec's "sampler" options reach the family's adapter: {"prior": "gmm"} draws
+    the VAE's codes from a mixture fitted to the encoded training set, not N(0, I); another
+    family's adapter, or an unknown option, is refused before anything trains."""
+    out, _ = quick
+    run = out / "runs" / "vae" / "seed_0"
+    mixture = load_sampler("vae", run, options={"prior": "gmm", "components": 3})
+    normal = load_sampler("vae", run)
+    assert mixture.info["prior"] == "gmm" and mixture.mixture.n_components == 3
+    images = mixture.sample(6, 0)
+    assert images.shape == (6, 28, 28, 1) and np.array_equal(images, mixture.sample(6, 0))
+    assert not np.allclose(images, normal.sample(6, 0))
+    for family, options, fragment in (("gan", {"prior": "gmm"}, "gan samplers take no option, not prior"),
+                                      ("vae", {"prior": "gmm", "k": 2}, "vae samplers take prior, components, not k")):
+        with pytest.raises(UserError, match=fragment):
+            check_sampler_options(family, options, "--models[0]")
 
 
 def write_schema_1(source: Path, target: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.config import parse_settings
-from experiments.compare import trainer_settings
+from experiments.compare import plan_runs
 from experiments.spec import Settings
 from tests.helpers import ROOT
 
@@ -19,6 +19,9 @@ CONFIGS = sorted((ROOT / "experiments" / "configs").glob("*.json"))
 def test_a_config_and_its_models_flags_parse(path: Path, tmp_path):
     settings = parse_settings(Settings, ["--config", str(path), "--out", str(tmp_path / "out")],
                               "experiments.compare")
-    for spec in settings.models:
-        trained = trainer_settings(spec, settings, tmp_path / "run", settings.seed)
-        assert (trained.dataset, trained.epochs) == (settings.dataset, settings.epochs)
+    for runs in plan_runs(settings).values():  # every model's flags parsed by its trainer
+        for _, run_segments in runs:
+            for minutes, trained in run_segments:
+                assert (trained.dataset, trained.epochs) == (settings.dataset, settings.epochs)
+                assert trained.image_size == settings.image_size and trained.max_minutes == minutes
+            assert [minutes for minutes, _ in run_segments] == [*(settings.points or []), settings.minutes]

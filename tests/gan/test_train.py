@@ -146,6 +146,25 @@ def test_time_budget_ends_a_finished_run_early(tmp_path, data_dir):
     assert metrics["finished"] and metrics["epochs_trained"] == 1 / 40  # although epochs < 5
 
 
+def test_a_resumed_run_counts_the_budget_it_spent_before(tmp_path, data_dir):
+    """--max-minutes is the run's budget: resumed with the same one, a run that spent it
+    trains no step; with a larger one, it trains on (what experiments.compare's --points
+    rely on)."""
+    folder = tmp_path / "timed"
+    settings = dict(run_dir=str(folder), data_dir=data_dir, arch="mlp", epochs=5, steps_per_epoch=40,
+                    batch_size=16, quiet=True, eval=False)
+    train(Settings(**settings, max_minutes=1e-4))
+    spent = json.loads((folder / "metrics.json").read_text())
+    assert spent["steps"] == 1 and spent["budget_seconds"] >= 60 * 1e-4
+    train(Settings(**settings, max_minutes=1e-4, resume=True))
+    again = json.loads((folder / "metrics.json").read_text())
+    assert again["steps"] == 1 and again["time_budget_reached"] and again["finished"]
+    assert again["budget_seconds"] == spent["budget_seconds"]
+    train(Settings(**settings, max_minutes=spent["budget_seconds"] / 60 + 1e-5, resume=True))
+    more = json.loads((folder / "metrics.json").read_text())
+    assert more["steps"] > 1 and more["budget_seconds"] > spent["budget_seconds"]
+
+
 def test_sigterm_saves_the_step_and_resume_keeps_d_equal_to_k_times_g(tmp_path, data_dir):
     """SIGTERM mid-run of 1,000 epochs: exit 143 (within a 60-s guard) with a checkpoint of the
     step it stopped after, and --resume ends with every generator step's k discriminator steps, none lost or doubled."""

@@ -18,7 +18,7 @@ from common.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from tests.helpers import ROOT, assert_one_line_error
+from tests.helpers import assert_one_line_error
 
 
 def tiny_shapes(size: int = 8) -> Splits:
@@ -97,19 +97,3 @@ def test_score_with_inception_and_no_weights_is_one_line(cli, tmp_path):
                  str(tmp_path / "s.npz"), "--features", "inception", "--kid-subset-size", "2",
                  env={"INCEPTION_WEIGHTS": str(tmp_path / "missing.h5")})
     assert_one_line_error(result, "INCEPTION_WEIGHTS")
-
-
-@pytest.mark.parametrize("config", sorted(p.name for p in
-                                          (ROOT / "experiments" / "configs").glob("*.json")))
-def test_every_committed_config_parses_with_its_models(config, tmp_path):
-    from common.config import parse_settings
-    from experiments.compare import plan_runs
-    from experiments.spec import Settings
-
-    path = ROOT / "experiments" / "configs" / config
-    settings = parse_settings(Settings, ["--config", str(path), "--out", str(tmp_path)], "compare")
-    plan = plan_runs(settings)  # every model's flags parsed by its trainer
-    for runs in plan.values():
-        for _, trainer in runs:
-            assert trainer.dataset == settings.dataset
-            assert trainer.image_size == settings.image_size
