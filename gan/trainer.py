@@ -230,11 +230,15 @@ def sample_quality(settings: Settings, model: GAN, classifier, run: TrainingRun,
     if label_frequencies is not None:
         labels = functools.partial(proportional_labels, frequencies=label_frequencies)
     generators = {"": model.generator, "ema_": model.ema_generator}
-    return [SampleQuality(lambda n, g=generator: sample_images(g, n, seed=settings.seed,
-                                                               labels=labels and labels(n)),
-                          classifier, run.logger, every=settings.eval_every, n=settings.eval_samples,
-                          prefix=prefix, labels=labels if label_frequencies is None else None)
-            for prefix, generator in generators.items() if generator is not None]
+    qualities: list[SampleQuality] = []
+    for prefix, generator in generators.items():
+        if generator is not None:  # the EMA generator's scores use the same references
+            qualities.append(SampleQuality(
+                lambda n, g=generator: sample_images(g, n, seed=settings.seed, labels=labels and labels(n)),
+                classifier, run.logger, every=settings.eval_every, n=settings.eval_samples, prefix=prefix,
+                labels=labels if label_frequencies is None else None,
+                references_from=qualities[0] if qualities else None))
+    return qualities
 
 
 def training_labels(settings: Settings, run: TrainingRun, splits) -> tuple[np.ndarray | None,

@@ -30,13 +30,16 @@ class SampleQuality(keras.callbacks.Callback):
     run's metrics.json; at the end of an epoch they are also added to Keras' epoch logs as
     `sample_<name>`, so the run's history records them. `prefix` goes before every name
     (`ema_`: a second instance scores a GAN's EMA generator). With `labels(n)`, the classes
-    `sample(n)` was asked for, it also logs the `classification_accuracy_score`.
+    `sample(n)` was asked for, it also logs the `classification_accuracy_score`. Given
+    `references_from`, another instance scoring against the same images, it uses that one's
+    references, so they are computed once.
     """
 
     def __init__(self, sample: Callable[[int], np.ndarray], classifier: FeatureClassifier,
                  logger: TensorBoardLogger, every: int, n: int = 2000,
                  reference_images: np.ndarray | None = None, prefix: str = "",
-                 labels: Callable[[int], np.ndarray] | None = None):
+                 labels: Callable[[int], np.ndarray] | None = None,
+                 references_from: SampleQuality | None = None):
         super().__init__()
         if every < 1 or n < LEAST_SAMPLES:
             raise ValueError(f"need every >= 1 and n >= {LEAST_SAMPLES}, got every={every}, n={n}")
@@ -45,11 +48,14 @@ class SampleQuality(keras.callbacks.Callback):
         self.reference_images = reference_images
         self.prefix, self.labels = prefix, labels
         self._references: References | None = None
+        self.references_from = references_from
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
 
     def references(self) -> References:
         """What the samples are scored against (computed on first use)."""
+        if self.references_from is not None:
+            return self.references_from.references()
         if self._references is None:
             images = self.reference_images
             if images is None:

@@ -89,3 +89,17 @@ def test_runs_inside_fit_and_writes_tensorboard_events(classifier, reference, tm
 def test_rejects_bad_arguments(classifier):
     with pytest.raises(ValueError):
         SampleQuality(lambda n: None, classifier, RecordingLogger(), every=0)
+
+
+def test_an_instance_given_references_from_another_reuses_them(classifier, reference, monkeypatch):
+    """The GAN's EMA scorer takes the plain scorer's references: the reference images'
+    features are computed once, and both score against the same set."""
+    featured = []
+    features = classifier.features
+    monkeypatch.setattr(classifier, "features", lambda images: featured.append(len(images)) or features(images))
+    first = SampleQuality(lambda n: reference[:n], classifier, RecordingLogger(), every=1, n=50,
+                          reference_images=reference)
+    second = SampleQuality(lambda n: reference[:n], classifier, RecordingLogger(), every=1, n=50,
+                           reference_images=reference, prefix="ema_", references_from=first)
+    assert second.evaluate(1)["ema_fid"] == pytest.approx(first.evaluate(1)["fid"])
+    assert second.references() is first.references() and featured.count(len(reference)) == 1
