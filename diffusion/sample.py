@@ -100,6 +100,7 @@ class DiffusionSampler:
     schedule: Schedule
     info: dict
     batch: int = 500
+    steps: int | None = None  # of `sample`'s DDIM (unset: 50, or T if fewer)
 
     def __post_init__(self) -> None:
         self.n_classes = self.network.get_layer("class_embedding").input_dim - 1 if len(self.network.inputs) == 3 else 0
@@ -144,7 +145,7 @@ class DiffusionSampler:
         return np.concatenate(parts)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        return self.draw(n, seed, cycled_labels(n, self.n_classes) if self.n_classes else None)
+        return self.draw(n, seed, cycled_labels(n, self.n_classes) if self.n_classes else None, steps=self.steps)
 
     def interpolations(self, rows: int) -> np.ndarray:
         rng = np.random.default_rng(1)
@@ -166,10 +167,13 @@ class DiffusionSampler:
         return "L_simple, mean (ε − ε̂)²", "epoch", curves
 
 
-def load_sampler(run_dir: str | Path, precision: str = "float32") -> DiffusionSampler:
-    """The run's EMA U-Net and its schedule (config.json) as a `DiffusionSampler`."""
+def load_sampler(run_dir: str | Path, precision: str = "float32", steps: int | None = None) -> DiffusionSampler:
+    """The run's EMA U-Net and its schedule (config.json) as a `DiffusionSampler` whose
+    `sample` takes `steps` DDIM steps (unset: 50, or T if fewer)."""
     run_dir = Path(run_dir)
     settings = load_run_config(run_dir, "diffusion")["settings"]
+    if steps is not None and not 1 <= steps <= settings["timesteps"]:
+        raise UserError(f"steps: DDIM takes 1 to T = {settings['timesteps']} steps, got {steps}")
     path = run_dir / MODEL_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: has no {MODEL_FILE} yet (the run has not finished)")
@@ -180,7 +184,7 @@ def load_sampler(run_dir: str | Path, precision: str = "float32") -> DiffusionSa
     return DiffusionSampler(network, make_schedule(settings["schedule"], settings["timesteps"]),
                             {"family": "diffusion", "sampler_parameters": network.count_params(),
                              "latent_dim": int(np.prod(network.inputs[0].shape[1:])),
-                             "interpolation": INTERPOLATION})
+                             "interpolation": INTERPOLATION}, steps=steps)
 
 
 @dataclass

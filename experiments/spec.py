@@ -23,6 +23,7 @@ CONTROLLED_FLAGS = ("--dataset", "--data-dir", "--image-size", "--channels", "--
                     "--steps-per-epoch", "--seed", "--run-dir", "--name", "--resume", "--quiet", "--precision")
 QUICK = {"epochs": 1, "steps_per_epoch": 20, "samples": 1000, "parzen_validation": 200,
          "parzen_test": 1000, "kid_subsets": 10, "fid_counts": [250, 500, 1000]}
+QUICK_SAMPLER = {"diffusion": {"steps": 2}}  # each family's sampler options that make --quick quick
 QUICK_MINUTES = 0.1  # --quick with --points: the budget, its points scaled alike
 QUICK_POINT_EPOCHS = 1000  # …ended by that budget, not by --epochs
 # Each family's own flags that make --quick quick (a table, so no code branches on the family).
@@ -111,7 +112,8 @@ class Settings:
             for name, value in QUICK.items():
                 if not (self.points and name == "epochs"):
                     setattr(self, name, value)
-            self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]]}
+            self.models = [{**spec, "args": [*spec["args"], *QUICK_FLAGS[spec["model"]]],
+                            "sampler": {**spec["sampler"], **QUICK_SAMPLER.get(spec["model"], {})}}
                            for spec in self.models]
         if self.resume and (self.runs or self.overwrite):
             raise UserError("--resume: continues the runs this comparison trains; not with --runs or "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.errors import run_cli
+from common.errors import UserError, run_cli
 from diffusion.sample import load_sampler
 from diffusion.sample import main as sample_main
 from diffusion.train import Settings, train
@@ -59,6 +59,11 @@ def test_sample_cli_grid_npz_and_ddpm(run, tmp_path):
     sampler = load_sampler(run)
     assert sampler.info["family"] == "diffusion" and sampler.sample(2, seed=0).shape == (2, 28, 28, 1)
     assert sampler.interpolations(1).shape == (10, 28, 28, 1)
+    few = load_sampler(run, steps=2)  # the comparison's "sampler": {"steps": 2}
+    assert np.array_equal(few.sample(2, seed=0), sampler.draw(2, 0, steps=2))
+    assert not np.allclose(few.sample(2, seed=0), sampler.sample(2, seed=0))
+    with pytest.raises(UserError, match="steps: DDIM takes 1 to T"):
+        load_sampler(run, steps=0)
 
 
 @pytest.mark.slow
