@@ -1,14 +1,14 @@
 """Quality against training time: the comparison's budget points (--points).
 
 Rankings change with the budget (Lucic et al., "Are GANs Created Equal?", 2018), so a
-reader choosing an approach needs quality as a function of compute. With `--points 5 10
-20 40 --minutes 60` experiments.compare trains each run in segments that end at 5, 10,
-20, 40 and 60 minutes of training steps (`--max-minutes` of each, the later ones
-`--resume`d: a run's budget counts all its training, so this is one run, not five) and
-scores the run after each segment with the final table's samples, references and metrics.
-Here: the rows at each point,
-the curves figure (mean over seeds, band from their minimum to their maximum), the picture
-of each model's samples at each point and the report's per-point tables.
+reader choosing an approach needs quality as a function of compute. With `--points 5 15
+30 --minutes 60` experiments.compare trains each run in segments that end at 5, 15, 30
+and 60 minutes of training steps (`--max-minutes` of each, the later ones `--resume`d: a
+run's budget counts all its training, so this is one run, not four) and scores the run
+after each segment with the final table's samples, references and metrics. Here: the
+scores kept in each run (so `--resume` need not score a point twice), the rows at each
+point, the curves figure (mean over seeds, band from their minimum to their maximum) and
+the picture of each model's samples at each point; report.py writes the per-point tables.
 """
 
 from __future__ import annotations

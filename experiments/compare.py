@@ -232,7 +232,7 @@ def model_numbers(model: Model, settings: Settings, refs: References) -> tuple[d
     images = model.sampler.sample(settings.samples, seed)
     seconds = time.perf_counter() - started
     numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"]),
-               "sample_seconds_per_1000": 1000 * seconds / settings.samples}
+               "samples": settings.samples, "sample_seconds_per_1000": 1000 * seconds / settings.samples}
     print(f"scoring {model.name} (seed {seed})", flush=True)
     return {**numbers, **score(images, refs)}, images
 
@@ -248,6 +248,9 @@ def score_point(points: PointRows, settings: Settings, refs: References, name: s
     scores in the run (--points); with `stored_only`, only take scores kept before.
     Whether the point is scored."""
     scored = load_point(folder, minutes)
+    if scored is not None and scored[0].get("samples") != settings.samples:
+        raise UserError(f"--resume: {folder} was scored after {minutes:g} min on {scored[0].get('samples')} "
+                        f"samples, not --samples {settings.samples}; use another --runs-dir")
     if scored is None and not stored_only:
         model = load_model(name, folder, settings.precision, sampler_options(settings, name))
         save_point(folder, minutes, *model_numbers(model, settings, refs))

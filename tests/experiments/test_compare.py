@@ -128,6 +128,10 @@ def test_points_score_each_run_during_training_and_resume_takes_up_another_compa
     assert "scored also after 0.05 minutes" in report and "sampling (s per 1,000)" in report
     for name in ("budget_curves", "samples_by_time"):
         assert (out / f"{name}.png").stat().st_size > 1000 and f"{name}.png" in report
+    stored = seed_0 / "points" / "0.05.json"  # as if scored by a comparison of another --samples
+    stored.write_text(json.dumps({**json.loads(stored.read_text()), "samples": 500}))
+    other = run_module("experiments.compare", *args, "--resume", "--out", str(tmp_path / "other"), env=cache)
+    assert_one_line_error(other, "was scored after 0.05 min on 500 samples, not --samples 1000")
 
 
 @pytest.mark.slow
