@@ -107,14 +107,16 @@ def samples_figure(path: Path, images: dict[str, dict[str, np.ndarray]]) -> None
     points = list(images)
     names = list(dict.fromkeys(name for cells in images.values() for name in cells))
     figure, axes = plt.subplots(len(names), len(points), squeeze=False,
-                                figsize=(1.9 * len(points), 2.0 * len(names)))
+                                figsize=(0.4 + 1.9 * len(points), 2.0 * len(names)))
     for row, name in enumerate(names):
         for column, key in enumerate(points):
             ax = axes[row, column]
             ax.axis("off")
             if name in images[key]:
                 show(ax, image_grid(images[key][name], 4))
-            ax.set_title(f"{name}, {key} min" if column == 0 else f"{key} min", fontsize=8)
+            ax.set_title(f"{float(key):.3g} min", fontsize=8)
+        axes[row, 0].text(-0.06, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, ha="right",
+                          va="center", fontsize=8)
     save_figure(figure, path, dpi=100)
 
 
