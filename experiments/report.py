@@ -151,21 +151,19 @@ def fid_count_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def ranking_sentences(rows: dict[str, dict[str, Any]], models: list[str]) -> list[str]:
+    """For every ranked metric and every pair of `models` whose rows both have it: ranked, or
+    not resolved (see `experiments.stats.comparison_sentence`)."""
+    return [comparison_sentence(label, lower, a, rows[a]["summary"][key], b, rows[b]["summary"][key])
+            for key, label, _, _, lower in METRICS if lower is not None
+            for a, b in combinations(models, 2) if key in rows[a]["summary"] and key in rows[b]["summary"]]
+
+
 def resolution_lines(results: dict[str, Any]) -> list[str]:
-    """For every ranked metric and every pair of models: ranked, or not resolved (see
-    `experiments.stats.comparison_sentence`)."""
-    models = [name for name, row in results["rows"].items() if row.get("model")]
+    """`ranking_sentences` of the table's models (none for a quick run)."""
     if is_quick(results):
         return ["a quick run ranks nothing"]
-    lines = []
-    for key, label, _, _, lower in METRICS:
-        if lower is None:
-            continue
-        for a, b in combinations(models, 2):
-            summary_a, summary_b = results["rows"][a]["summary"], results["rows"][b]["summary"]
-            if key in summary_a and key in summary_b:
-                lines.append(comparison_sentence(label, lower, a, summary_a[key], b, summary_b[key]))
-    return lines
+    return ranking_sentences(results["rows"], [name for name, row in results["rows"].items() if row.get("model")])
 
 
 def seeds_text(results: dict[str, Any]) -> str:
@@ -211,11 +209,7 @@ def point_tables(results: dict[str, Any]) -> list[str]:
         lines += [f"| {name} | " + " | ".join(spread(row["summary"].get(key), digits)
                                               for key, _, _, digits, _ in shown) + " |"
                   for name, row in rows.items()]
-        sentences = [comparison_sentence(label, lower, a, rows[a]["summary"][key], b, rows[b]["summary"][key])
-                     for key, label, _, _, lower in shown for a, b in combinations(rows, 2)
-                     if key in rows[a]["summary"] and key in rows[b]["summary"]]
-        if is_quick(results):
-            sentences = ["a quick run ranks nothing"]
+        sentences = ["a quick run ranks nothing"] if is_quick(results) else ranking_sentences(rows, list(rows))
         lines += ["", *(f"- {sentence}" for sentence in sentences), ""]
     return lines
 
