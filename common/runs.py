@@ -93,14 +93,29 @@ class RunLock:
         self.release()
 
 
+def cpu_description() -> str:
+    """The processor as /proc/cpuinfo names it, its logical CPUs and its widest vector units
+    (training minutes buy different step counts on different machines)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    units = [unit for flag, unit in (("avx512f", "AVX-512"), ("amx_tile", "AMX")) if flag in flags]
+    return ", ".join([name, f"{os.cpu_count()} logical CPUs", *units])
+
+
 def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries a result depends on."""
+    """Versions of Python and the libraries a result depends on, and the CPU it ran on."""
     import keras
     import scipy
     import tensorflow as tf
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+            "keras": keras.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "cpu": cpu_description()}
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:

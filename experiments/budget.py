@@ -6,8 +6,9 @@ reader choosing an approach needs quality as a function of compute. With `--poin
 and 60 minutes of training steps (`--max-minutes` of each, the later ones `--resume`d: a
 run's budget counts all its training, so this is one run, not four) and scores the run
 after each segment with the final table's samples, references and metrics. Here: the
-scores kept in each run (so `--resume` need not score a point twice), the rows at each
-point, the curves figure (mean over seeds, band from their minimum to their maximum) and
+scores kept in each run (so `--resume` need not score a point twice, and the final table,
+the last point's, needs no network: a study kept in git without its weights reports and
+goes on), the rows at each point, the curves figure (mean over seeds, band from their minimum to their maximum) and
 the picture of each model's samples at each point; report.py writes the per-point tables.
 """
 
@@ -26,7 +27,8 @@ from experiments.table import summarize_row
 # (summary key, axis label) drawn against training time, each when some model has it.
 CURVES = (("fid", "FID ↓"), ("kid", "KID ↓"), ("recall", "recall ↑"), ("coverage", "coverage ↑"),
           ("test_nll", "test NLL (nats) ↓"), ("test_bits_per_dim", "test bits/dim (8-bit) ↓"))
-SAMPLES_PER_CELL = 16
+SAMPLES_PER_CELL = 16  # in samples_by_time.png
+KEPT_SAMPLES = 64  # kept with each point's scores: the final point's fill samples.png
 
 
 def point_key(minutes: float) -> str:
@@ -42,11 +44,12 @@ def point_files(folder: Path, minutes: float) -> tuple[Path, Path]:
 
 def save_point(folder: Path, minutes: float, numbers: dict[str, Any], images: np.ndarray) -> None:
     """Keep a point's scores and first samples in the run, so `compare --resume` (or a
-    comparison of other seeds) need not score it again. The images first: the JSON's
-    presence means the point is complete."""
+    comparison of other seeds) need not score it again, nor load the run's weights: the
+    points are what a study keeps in git (8-bit images, compressed, ~20 kB a point). The
+    images first: the JSON's presence means the point is complete."""
     numbers_file, images_file = point_files(folder, minutes)
     with atomic_write(images_file) as handle:
-        np.savez(handle, images=np.asarray(images[:SAMPLES_PER_CELL], np.float32))
+        np.savez_compressed(handle, images=np.round(255 * np.asarray(images[:KEPT_SAMPLES])).astype(np.uint8))
     write_json(numbers_file, numbers)
 
 
@@ -56,7 +59,9 @@ def load_point(folder: Path, minutes: float) -> tuple[dict[str, Any], np.ndarray
     if not numbers_file.is_file():
         return None
     with np.load(images_file) as stored:
-        return read_json(numbers_file, "point scores"), stored["images"]
+        images = stored["images"]
+    return read_json(numbers_file, "point scores"), (images / 255 if images.dtype == np.uint8 else images).astype(
+        np.float32)
 
 
 class PointRows:
@@ -69,7 +74,7 @@ class PointRows:
     def add(self, minutes: float, name: str, numbers: dict[str, Any], images: np.ndarray) -> None:
         key = point_key(minutes)
         self.rows.setdefault(key, {}).setdefault(name, {"seeds": []})["seeds"].append(numbers)
-        self.images.setdefault(key, {}).setdefault(name, images[:SAMPLES_PER_CELL])
+        self.images.setdefault(key, {}).setdefault(name, images)
 
     def summarised(self) -> dict[str, dict[str, dict[str, Any]]]:
         """{point: {model: {"seeds", "summary"}}}, as metrics.json keeps them."""
@@ -113,7 +118,7 @@ def samples_figure(path: Path, images: dict[str, dict[str, np.ndarray]]) -> None
             ax = axes[row, column]
             ax.axis("off")
             if name in images[key]:
-                show(ax, image_grid(images[key][name], 4))
+                show(ax, image_grid(images[key][name][:SAMPLES_PER_CELL], 4))
             ax.set_title(f"{float(key):.3g} min", fontsize=8)
         axes[row, 0].text(-0.06, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, ha="right",
                           va="center", fontsize=8)

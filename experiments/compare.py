@@ -27,7 +27,12 @@ The steps, top to bottom: check the settings and --out (main, check_out, plan_ru
 the classifier if needed, obtain the runs (train_runs, or given_runs for --runs), load each
 run's sampler through its family's adapter (experiments.models), sample and score every
 row and seed (score_rows), draw the figures (draw_figures) and write the results
-(write_results). Splits of the work: experiments.spec (settings), experiments.finished_runs
+(write_results). With --points every run is scored at each point as it trains, the last
+point included, and the scores are kept in the run (experiments.budget), so the final table
+takes them (final_point_rows) and never loads a network: a study whose runs keep only
+config.json, metrics.json and points/ (what git keeps of experiments/results/<study>/runs)
+reports again with --resume, and goes on over several sessions, provided the same
+classifier weights score it (checked). Splits of the work: experiments.spec (settings), experiments.finished_runs
 (run schema), experiments.table (rows), common.evaluation.scoring (the scores),
 experiments.stats, experiments.figures, experiments.report.
 """
@@ -52,10 +57,10 @@ from common.evaluation.classifier import get_classifier
 from common.evaluation.scoring import References, score
 from common.files import atomic_write, read_json, write_json
 from common.runs import CONFIG_FILE, METRICS_FILE, RunLock, library_versions, load_run_config
-from experiments.budget import PointRows, budget_figures, load_point, save_point
+from experiments.budget import PointRows, budget_figures, load_point, point_key, save_point
 from experiments.figures import grid_panels, interpolation_panel, nearest_neighbours, training_curves
 from experiments.finished_runs import grouped_runs
-from experiments.models import Model, check_sampler_options, comparable_run, load_model
+from experiments.models import Model, check_sampler_options, comparable_run, kept_model, load_model
 from experiments.report import NOTES, html_report, markdown_report, markdown_table
 from experiments.spec import Settings, slug
 from experiments.stats import CONFIDENCE, RESAMPLES
@@ -174,21 +179,24 @@ def reached(folder: Path, trainer: Any) -> bool:
 
 def train_run(settings: Settings, name: str, family: str, folder: Path,
               run_segments: list[tuple[float | None, Any]], at_point: Callable[[str, Path, float, bool], bool]) -> None:
-    """Train one seed's run segment by segment, calling `at_point(name, folder, minutes,
-    stored_only)` after each but the last; with --resume, a segment trained and scored
-    before (by an earlier or another comparison) is taken as it is."""
+    """Train one seed's run segment by segment, with --points calling `at_point(name, folder,
+    minutes, stored_only)` after each; with --resume, a segment trained (and with --points
+    scored) before, by an earlier or another comparison, is taken as it is."""
     budget = f"{settings.minutes:g} min of training steps" if settings.minutes else f"{settings.epochs} epoch(s)"
     announced = False
     for index, (minutes, trainer) in enumerate(run_segments):
-        last = index == len(run_segments) - 1
-        if settings.resume and (reached(folder, trainer) if last else at_point(name, folder, minutes, True)):
+        if settings.resume and settings.points and at_point(name, folder, minutes, True):
             continue
-        if not announced:
-            print(f"training {name} ({family}) seed {trainer.seed} for {budget} into {folder}", flush=True)
-            announced = True
-        trainer.resume = (folder / CONFIG_FILE).exists()
-        importlib.import_module(f"{family}.train").train(trainer)
-        if not last:
+        if not (settings.resume and reached(folder, trainer)):
+            if not announced:
+                print(f"training {name} ({family}) seed {trainer.seed} for {budget} into {folder}", flush=True)
+                announced = True
+            trainer.resume = (folder / CONFIG_FILE).exists()
+            importlib.import_module(f"{family}.train").train(trainer)
+        elif index < len(run_segments) - 1:  # its weights are those of a later time now
+            raise UserError(f"--resume: {folder} has trained past {minutes:g} min without keeping that point's "
+                            "scores; use another --runs-dir")
+        if settings.points:
             at_point(name, folder, minutes, False)
 
 
@@ -232,7 +240,8 @@ def model_numbers(model: Model, settings: Settings, refs: References) -> tuple[d
     images = model.sampler.sample(settings.samples, seed)
     seconds = time.perf_counter() - started
     numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"]),
-               "samples": settings.samples, "sample_seconds_per_1000": 1000 * seconds / settings.samples}
+               "samples": settings.samples, "sample_seconds_per_1000": 1000 * seconds / settings.samples,
+               "classifier_weights": refs.classifier.weights_digest()}
     print(f"scoring {model.name} (seed {seed})", flush=True)
     return {**numbers, **score(images, refs)}, images
 
@@ -251,6 +260,11 @@ def score_point(points: PointRows, settings: Settings, refs: References, name: s
     if scored is not None and scored[0].get("samples") != settings.samples:
         raise UserError(f"--resume: {folder} was scored after {minutes:g} min on {scored[0].get('samples')} "
                         f"samples, not --samples {settings.samples}; use another --runs-dir")
+    weights = refs.classifier.weights_digest()
+    if scored is not None and scored[0].get("classifier_weights", weights) != weights:
+        raise UserError(f"--resume: {folder} was scored after {minutes:g} min with another classifier (weights "
+                        f"{scored[0]['classifier_weights']}, the cached one's {weights}); put that one in "
+                        "$CLASSIFIER_CACHE or use another --runs-dir")
     if scored is None and not stored_only:
         model = load_model(name, folder, settings.precision, sampler_options(settings, name))
         save_point(folder, minutes, *model_numbers(model, settings, refs))
@@ -260,21 +274,22 @@ def score_point(points: PointRows, settings: Settings, refs: References, name: s
     return scored is not None
 
 
-def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
-               settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """({row name: {"model", "seeds": per-seed numbers, "summary"}}, {row name: the first
-    seed's images}): the real images first, then each model, then the baselines; the rows
-    that are not models are drawn as many times as the models have seeds."""
+def reference_rows(splits: Splits, refs: References, settings: Settings,
+                   seeds: int) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """(rows, first images) of the rows that are not models, drawn as many times as the
+    models have `seeds`."""
     rows: dict[str, dict[str, Any]] = {}
     first: dict[str, np.ndarray] = {}
-    for index in range(max(len(models) for models in groups.values())):
+    for index in range(seeds):
         for name, images in reference_samples(splits, settings.samples, settings.seed + index).items():
             score_seed(rows, first, name, images, refs, {"seed": settings.seed + index})
-    for name, models in groups.items():
-        for model in models:
-            numbers, images = model_numbers(model, settings, refs)
-            rows.setdefault(name, {"seeds": []})["seeds"].append(numbers)
-            first.setdefault(name, images)
+    return rows, first
+
+
+def table(rows: dict[str, dict[str, Any]], first: dict[str, np.ndarray], groups: dict[str, list[Model]]
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """`rows` and `first` in report order (real images, models, the baselines), each row with
+    its family ("model") and its summary over seeds."""
     order = [REAL, *groups, *(name for name in rows if name != REAL and name not in groups)]
     for name, row in rows.items():
         row["model"] = groups[name][0].family if name in groups else None
@@ -282,12 +297,38 @@ def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
     return {name: rows[name] for name in order}, {name: first[name] for name in order}
 
 
+def score_rows(groups: dict[str, list[Model]], splits: Splits, refs: References,
+               settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """({row name: {"model", "seeds": per-seed numbers, "summary"}}, {row name: the first
+    seed's images}): every model's runs sampled and scored, beside the reference rows."""
+    rows, first = reference_rows(splits, refs, settings, max(map(len, groups.values())))
+    for name, models in groups.items():
+        for model in models:
+            numbers, images = model_numbers(model, settings, refs)
+            rows.setdefault(name, {"seeds": []})["seeds"].append(numbers)
+            first.setdefault(name, images)
+    return table(rows, first, groups)
+
+
+def final_point_rows(groups: dict[str, list[Model]], points: PointRows, splits: Splits, refs: References,
+                     settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """`score_rows` for --points: the models' numbers are their last point's, kept in the
+    runs (so a study kept without its weights still reports), beside reference rows scored now."""
+    rows, first = reference_rows(splits, refs, settings, max(map(len, groups.values())))
+    key = point_key(settings.minutes)
+    for name in groups:
+        rows[name] = {"seeds": points.rows[key][name]["seeds"]}
+        first[name] = points.images[key][name]
+    return table(rows, first, groups)
+
+
 # --- outputs -------------------------------------------------------------------------
 
 def draw_figures(out: Path, groups: dict[str, list[Model]], samples: dict[str, np.ndarray],
                  rows: dict[str, dict[str, Any]], train: np.ndarray) -> list[tuple[str, str]]:
-    """Write the PNGs into `out` (samples, neighbours and interpolations of each model's
-    first seed; curves over all seeds); (caption, file name) of each, in report order."""
+    """Write the PNGs into `out` (samples and neighbours of each model's first seed; where the
+    runs' networks are loaded, also interpolations and the training curves over all seeds);
+    (caption, file name) of each, in report order."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("neighbours_*.png"):  # an overwritten comparison's other models
         stale.unlink()
@@ -296,13 +337,15 @@ def draw_figures(out: Path, groups: dict[str, list[Model]], samples: dict[str, n
                                       for name, images in samples.items()})
     for name in groups:
         nearest_neighbours(out / f"neighbours_{slug(name)}.png", name, samples[name][:8], train)
+    first_seed = " (first seed)" if max(map(len, groups.values())) > 1 else ""
+    figures = [(f"Samples{first_seed}", "samples.png"),
+               *((f"Nearest training neighbours of {name} samples (memorisation check){first_seed}",
+                  f"neighbours_{slug(name)}.png") for name in groups)]
+    if any(model.sampler is None for models in groups.values() for model in models):
+        return figures  # a --points study reports from its kept scores, without the networks
     interpolation_panel(out / "interpolations.png", [models[0] for models in groups.values()])
     training_curves(out / "curves.png", groups)
-    first_seed = " (first seed)" if max(map(len, groups.values())) > 1 else ""
-    return [(f"Samples{first_seed}", "samples.png"),
-            *((f"Nearest training neighbours of {name} samples (memorisation check){first_seed}",
-               f"neighbours_{slug(name)}.png") for name in groups),
-            (f"Latent interpolations{first_seed}", "interpolations.png"),
+    return [*figures, (f"Latent interpolations{first_seed}", "interpolations.png"),
             ("Training curves (mean over seeds, band: min to max)" if first_seed else "Training curves",
              "curves.png")]
 
@@ -379,16 +422,18 @@ def compare(settings: Settings, started: float) -> None:
                                  kid_subsets=settings.kid_subsets, fid_counts=settings.fid_counts)
     points = PointRows()
     runs = runs or train_runs(settings, plan, partial(score_point, points, settings, refs))
-    groups = {name: [load_model(name, path, settings.precision, sampler_options(settings, name)) for path in paths]
-              for name, paths in runs.items()}
-    rows, samples = score_rows(groups, splits, refs, settings)
+    if settings.points:  # the networks stay unloaded: every number is kept in the runs' points
+        groups = {name: [kept_model(name, path) for path in paths] for name, paths in runs.items()}
+        rows, samples = final_point_rows(groups, points, splits, refs, settings)
+    else:
+        groups = {name: [load_model(name, path, settings.precision, sampler_options(settings, name))
+                         for path in paths] for name, paths in runs.items()}
+        rows, samples = score_rows(groups, splits, refs, settings)
     figures = draw_figures(out, groups, samples, rows, splits.x_train)
     results = results_dict(settings, groups, rows, classifier.accuracy(splits.x_test, splits.y_test),
                            len(splits.x_test), started)
+    results["classifier_weights"] = classifier.weights_digest()
     if settings.points:
-        for name in groups:  # the budget's own point: the final table's numbers
-            for numbers in rows[name]["seeds"]:
-                points.add(settings.minutes, name, numbers, samples[name])
         results["points"] = points.summarised()
         figures = [*budget_figures(out, results["points"], points.images), *figures]
     write_results(out, results, figures, settings.html)

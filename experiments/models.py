@@ -52,7 +52,7 @@ class Model:
     run_dir: Path
     config: dict[str, Any]      # config.json
     metrics: dict[str, Any]     # metrics.json in schema 2 (experiments.finished_runs)
-    sampler: Sampler
+    sampler: Sampler | None     # None where the comparison reads the run's kept scores instead
 
 
 def adapter(family: str, where: str) -> Callable[..., Sampler]:
@@ -100,3 +100,10 @@ def load_model(name: str, run_dir: Path, precision: str = "float32",
     the adapter's `options`), named `name`."""
     family, config, metrics = comparable_run(run_dir)
     return Model(name, family, run_dir, config, metrics, load_sampler(family, run_dir, precision, options))
+
+
+def kept_model(name: str, run_dir: Path) -> Model:
+    """The finished run in `run_dir` without its network: what a --points comparison
+    reports from the scores kept in the run, so a study kept without weights reports too."""
+    family, config, metrics = comparable_run(run_dir)
+    return Model(name, family, run_dir, config, metrics, None)

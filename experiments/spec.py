@@ -54,6 +54,9 @@ class Settings:
         DEFAULT_MODELS, "the models to train, each a JSON object {\"name\": ..., \"model\": "
         "\"vae\", \"gan\", \"pixelcnn\" or \"diffusion\", \"args\": [<family>.train flags], "
         "\"sampler\": {options of <family>.sample.load_sampler, e.g. \"prior\": \"gmm\"} (optional)}")
+    only: list[str] | None = setting(None, "train and report only these of --models, each a name or a "
+                                           "family, e.g. --only pixelcnn (processes may share a study by "
+                                           "model, see --resume)")
     runs: list[str] | None = setting(
         None, "finished vae.train / gan.train run folders to compare instead of training; "
         "each is named by its folder")
@@ -89,7 +92,8 @@ class Settings:
     overwrite: bool = setting(False, "replace the results of an earlier comparison in --out")
     resume: bool = setting(False, "go on with an interrupted comparison: keep its runs, resume the "
                                   "cut ones and score only the points not yet scored (another "
-                                  "process may take other --seed ranges of the same --runs-dir)")
+                                  "process may take other --seed ranges or --only models of the same "
+                                  "--runs-dir)")
     precision: str = precision_setting()  # the models' training and sampling; metrics stay float32
     html: bool = setting(False, "also write report.html (the report as a web page; it links the "
                                 "PNGs next to it by relative path)")
@@ -104,6 +108,7 @@ class Settings:
         names = [slug(spec["name"]) for spec in self.models]
         if len(set(names)) < len(names):
             raise UserError(f"--models: names must differ (as file names: {', '.join(names)})")
+        self.select_models()
         self.check_points()
         if self.quick:
             if self.points:  # the same report shape, in seconds: the points scaled to QUICK_MINUTES
@@ -125,6 +130,17 @@ class Settings:
             raise UserError(f"--kid-subset-size: KID draws subsets of {self.kid_subset_size} samples "
                             f"but --samples is {self.samples}; make it at most --samples")
         self.fid_counts = sorted({count for count in self.fid_counts if count <= self.samples})
+
+    def select_models(self) -> None:
+        """--only: keep the models named, or of the families named."""
+        if not self.only:
+            return
+        known = {spec["name"] for spec in self.models} | {spec["model"] for spec in self.models}
+        unknown = [name for name in self.only if name not in known]
+        if unknown:
+            raise UserError(f"--only: no model is named {', '.join(map(repr, unknown))}; the models: "
+                            + ", ".join(f"{spec['name']!r} ({spec['model']})" for spec in self.models))
+        self.models = [spec for spec in self.models if {spec["name"], spec["model"]} & set(self.only)]
 
     def check_points(self) -> None:
         """--points: each under --minutes, which they need; not with --runs (nothing trains)."""

@@ -215,6 +215,15 @@ class FeatureClassifier:
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(self.probabilities(images).argmax(axis=1) == np.asarray(labels)))
 
+    def weights_digest(self) -> str:
+        """A digest of the network's weights: scores are comparable only when made with the
+        same weights, which a classifier trained again elsewhere need not have (a study
+        scored over several sessions checks it)."""
+        digest = hashlib.sha256()
+        for weight in self.model.weights:
+            digest.update(keras.ops.convert_to_numpy(weight).tobytes())
+        return digest.hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class TrainingResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,7 @@ def test_run_folder_layout_and_config(tmp_path):
     config = json.loads((path / "config.json").read_text())
     assert config["model"] == "demo" and config["settings"]["seed"] == 9
     assert {"python", "tensorflow", "keras", "numpy"} <= set(config["versions"])
+    assert f", {os.cpu_count()} logical CPUs" in config["versions"]["cpu"]  # the machine its minutes ran on
     with pytest.raises(UserError, match="already holds a run"):
         create_run("demo", settings)
     assert create_run("demo", settings, resume=True) == path

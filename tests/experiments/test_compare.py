@@ -94,44 +94,89 @@ def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_run
     assert "training GAN (gan) seed 1 for 1 epoch(s)" in result.stdout
 
 
-def test_points_score_each_run_during_training_and_resume_takes_up_another_comparisons_runs(cache, tmp_path):
-    """--points: each seed's run is trained in segments (resumed, so its epochs only grow)
-    and scored after each; --quick scales the points with the budget. A second comparison
-    with --resume and more seeds on the same --runs-dir trains only the new seed and takes
-    the first one's point scores as kept in its run; its report has a table per point, the
-    curves and the samples at each time."""
-    runs = tmp_path / "runs"
-    args = ["--quick", "--minutes", "2", "--points", "1", "--models", '{"model": "gan"}', "--runs-dir", str(runs)]
-    first = run_module("experiments.compare", *args, "--out", str(tmp_path / "first"), env=cache)
+POINTS = ["--quick", "--minutes", "2", "--points", "1", "--models", '{"model": "gan"}']
+
+
+@pytest.fixture(scope="module")
+def points_study(cache, tmp_path_factory):
+    """Two --points comparisons on one --runs-dir: seed 0 ("first"), then with --resume
+    seeds 0 and 1 ("both"); the mtimes of seed 0's files between the two."""
+    root = tmp_path_factory.mktemp("points")
+    args = [*POINTS, "--runs-dir", str(root / "runs")]
+    first = run_module("experiments.compare", *args, "--out", str(root / "first"), env=cache)
     assert first.returncode == 0, first.stderr[-3000:]
-    seed_0 = runs / "gan" / "seed_0"
-    kept = {path: path.stat().st_mtime_ns for path in (seed_0 / "metrics.json", seed_0 / "points" / "0.05.json")}
-    out = tmp_path / "both"
-    result = run_module("experiments.compare", *args, "--seeds", "2", "--resume", "--out", str(out), env=cache)
-    assert result.returncode == 0, result.stderr[-3000:]
+    seed_0 = root / "runs" / "gan" / "seed_0"
+    mtimes = {path: path.stat().st_mtime_ns for path in (seed_0 / "metrics.json", seed_0 / "points" / "0.05.json")}
+    both = run_module("experiments.compare", *args, "--seeds", "2", "--resume", "--out", str(root / "both"), env=cache)
+    assert both.returncode == 0, both.stderr[-3000:]
+    return root, both, mtimes
+
+
+def test_points_score_each_run_during_training_and_resume_takes_up_another_comparisons_runs(points_study):
+    """--points: each seed's run is trained in segments (resumed, so its epochs only grow)
+    and scored after each, the last included; --quick scales the points with the budget. A
+    second comparison with --resume and more seeds on the same --runs-dir trains only the
+    new seed and takes the first one's point scores as kept in its run; its report has a
+    table per point, the curves and the samples at each time."""
+    root, result, mtimes = points_study
     assert "training GAN (gan) seed 1" in result.stdout and "seed 0 for" not in result.stdout
-    assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())  # neither trained nor rescored
-    metrics = json.loads((out / "metrics.json").read_text())
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in mtimes.items())  # neither trained nor rescored
+    metrics = json.loads((root / "both" / "metrics.json").read_text())
     assert metrics["settings"]["points"] == [0.05] and metrics["settings"]["minutes"] == 0.1
     assert list(metrics["points"]) == ["0.05", "0.1"]
     early, final = (metrics["points"][key]["GAN"]["seeds"] for key in ("0.05", "0.1"))
-    assert early[0] == json.loads((tmp_path / "first" / "metrics.json").read_text())["points"]["0.05"]["GAN"][
+    assert early[0] == json.loads((root / "first" / "metrics.json").read_text())["points"]["0.05"]["GAN"][
         "seeds"][0]
     assert [seed["seed"] for seed in early] == [seed["seed"] for seed in final] == [0, 1]
     assert final == metrics["rows"]["GAN"]["seeds"]  # the budget's point is the final table
+    assert final[0]["classifier_weights"] == metrics["classifier_weights"]
     for before, after in zip(early, final):
         assert 0 < before["train_seconds"] < after["train_seconds"] and before["epochs"] < after["epochs"]
         assert before["sample_seconds_per_1000"] > 0 and before["fid"] != after["fid"]
-    report = (out / "report.md").read_text()
+    report = (root / "both" / "report.md").read_text()
     assert "### After 0.05 minutes of training" in report and "### After 0.1 minutes of training" in report
     assert report.split("### After 0.05 minutes")[1].split("###")[0].count("a quick run ranks nothing") == 1
     assert "scored also after 0.05 minutes" in report and "sampling (s per 1,000)" in report
-    for name in ("budget_curves", "samples_by_time"):
-        assert (out / f"{name}.png").stat().st_size > 1000 and f"{name}.png" in report
-    stored = seed_0 / "points" / "0.05.json"  # as if scored by a comparison of another --samples
-    stored.write_text(json.dumps({**json.loads(stored.read_text()), "samples": 500}))
-    other = run_module("experiments.compare", *args, "--resume", "--out", str(tmp_path / "other"), env=cache)
-    assert_one_line_error(other, "was scored after 0.05 min on 500 samples, not --samples 1000")
+    for name in ("budget_curves", "samples_by_time", "samples"):
+        assert (root / "both" / f"{name}.png").stat().st_size > 1000 and f"{name}.png" in report
+    assert not (root / "both" / "interpolations.png").exists()  # the final table loads no network
+    assert sorted(path.name for path in (root / "runs" / "gan" / "seed_0" / "points").iterdir()) == [
+        "0.05.json", "0.05.npz", "0.1.json", "0.1.npz"]
+
+
+def kept_copy(runs: Path, kept: Path) -> None:
+    """What git keeps of a study's runs (.gitignore): config.json, metrics.json, points/."""
+    for path in runs.rglob("*"):
+        if path.is_file() and (path.name in ("config.json", "metrics.json") or path.parent.name == "points"):
+            (kept / path.relative_to(runs)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, kept / path.relative_to(runs))
+
+
+def test_a_points_study_kept_without_weights_reports_again_and_refuses_other_scores(points_study, cache, tmp_path):
+    """The runs' kept files alone (as git keeps a study) give the same tables with no
+    training; points scored on other samples or with other classifier weights are refused,
+    and so is a run that trained past a point whose scores it did not keep."""
+    root, _, _ = points_study
+    kept = tmp_path / "kept"
+    kept_copy(root / "runs", kept)
+    assert not list(kept.rglob("*.keras"))
+    args = [*POINTS, "--seeds", "2", "--resume", "--runs-dir", str(kept)]
+    again = run_module("experiments.compare", *args, "--out", str(tmp_path / "again"), env=cache)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "training GAN" not in again.stdout
+    before, after = (json.loads((out / "metrics.json").read_text()) for out in (root / "both", tmp_path / "again"))
+    assert after["rows"]["GAN"] == before["rows"]["GAN"] and after["points"] == before["points"]
+    assert (tmp_path / "again" / "samples.png").stat().st_size > 1000
+    stored = kept / "gan" / "seed_0" / "points" / "0.05.json"
+    original = stored.read_text()
+    for key, value, message in (("classifier_weights", "0" * 16, "with another classifier (weights 0000"),
+                                ("samples", 500, "was scored after 0.05 min on 500 samples, not --samples 1000")):
+        stored.write_text(json.dumps({**json.loads(original), key: value}))
+        other = run_module("experiments.compare", *args, "--out", str(tmp_path / key), env=cache)
+        assert_one_line_error(other, message)
+    stored.unlink()
+    past = run_module("experiments.compare", *args, "--out", str(tmp_path / "past"), env=cache)
+    assert_one_line_error(past, "has trained past 0.05 min without keeping that point's scores")
 
 
 @pytest.mark.slow
