@@ -377,6 +377,16 @@ def write_results(out: Path, results: dict[str, Any], figures: list[tuple[str, s
         handle.write(markdown_report(results, figures))
 
 
+def training_cpus(groups: dict[str, list[Model]]) -> dict[str, list[str]]:
+    """{CPU (config.json's versions): the runs that trained on it, as "<model> seed <s>"}."""
+    cpus: dict[str, list[str]] = {}
+    for name, models in groups.items():
+        for model in models:
+            cpu = model.config.get("versions", {}).get("cpu", "a CPU not recorded")
+            cpus.setdefault(cpu, []).append(f"{name} seed {model.config['settings']['seed']}")
+    return cpus
+
+
 def results_dict(settings: Settings, groups: dict[str, list[Model]], rows: dict[str, dict[str, Any]],
                  accuracy: float, reference_size: int, started: float) -> dict[str, Any]:
     """What metrics.json holds (and the report shows): the rows with every seed's numbers,
@@ -387,6 +397,7 @@ def results_dict(settings: Settings, groups: dict[str, list[Model]], rows: dict[
         "dataset": settings.dataset, "budget": budget_text(settings), "samples": settings.samples,
         "reference_size": reference_size, "seed": settings.seed,
         "seeds": {name: [model.config["settings"]["seed"] for model in models] for name, models in groups.items()},
+        "training_cpus": training_cpus(groups),
         "confidence": CONFIDENCE, "bootstrap_resamples": RESAMPLES,
         "kid_subset_size": settings.kid_subset_size, "kid_subsets": settings.kid_subsets,
         "fid_counts": settings.fid_counts, "parzen_test": settings.parzen_test,

@@ -185,12 +185,23 @@ def is_quick(results: dict[str, Any]) -> bool:
     return bool(results.get("settings", {}).get("quick"))
 
 
+def machines_text(results: dict[str, Any]) -> str:
+    """Which CPUs the runs trained on: a minute of training buys different numbers of steps
+    on different machines, so a time budget is equal only on one."""
+    machines = results.get("training_cpus", {})
+    if len(machines) == 1:
+        return f"Every run trained on: {next(iter(machines))}."
+    return ("The runs trained on different CPUs, so equal minutes are not equal work: "
+            + "; ".join(f"{cpu} ({', '.join(runs)})" for cpu, runs in machines.items()) + ".")
+
+
 def summary_text(results: dict[str, Any]) -> str:
     """The report's opening paragraph (a quick run's begins by saying what it is)."""
     quick = QUICK_NOTICE + " " if is_quick(results) else ""
     return (f"{quick}{results['samples']:,} samples per row and seed, scored against the "
             f"{results['reference_size']:,} test images; {seeds_text(results)}; classifier test "
-            f"accuracy {100 * results['classifier_test_accuracy']:.2f} %. Budget: {results['budget']}.")
+            f"accuracy {100 * results['classifier_test_accuracy']:.2f} %. Budget: {results['budget']}. "
+            f"{machines_text(results)}")
 
 
 def point_tables(results: dict[str, Any]) -> list[str]:

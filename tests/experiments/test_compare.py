@@ -19,6 +19,7 @@ import common.evaluation.classifier
 from common.data import load_splits
 from common.errors import UserError
 from common.evaluation.classifier import TRAINING_DEFAULTS, classifier_path, dataset_fingerprint
+from common.runs import cpu_description
 from experiments.classifier import Settings as ClassifierSettings
 from experiments.compare import main
 from experiments.finished_runs import load_finished_run
@@ -55,6 +56,7 @@ def test_quick_pipeline_with_two_seeds_writes_the_report_figures_metrics_and_run
         assert f" {column} |" in report.splitlines()[4]
     assert "| *samples per seed* | – | 1,000 vs 10,000 test | 10 subsets of 1,000 vs 1,000 |" in report
     assert "2 seeds per model (VAE: 0, 1; GAN: 0, 1)" in report
+    assert f"Every run trained on: {cpu_description()}." in report
     assert "## Which differences the seeds resolve" in report and "## FID against the number of samples" in report
     assert report.splitlines()[2].startswith("**A quick run (`--quick`): it checks that the pipeline works")
     ranking = report.split("## Which differences the seeds resolve")[1].split("##")[0]
