@@ -90,7 +90,7 @@ def curves_figure(path: Path, point_rows: dict[str, dict[str, dict[str, Any]]]) 
              if any(key in row["summary"] for rows in point_rows.values() for row in rows.values())]
     figure, axes = plt.subplots(1, len(drawn), squeeze=False, figsize=(4.2 * len(drawn), 3.6))
     for ax, (key, label) in zip(axes.ravel(), drawn):
-        for name in names:
+        for index, name in enumerate(names):  # a model keeps its colour in every panel
             series = [(float(minutes), rows[name]["summary"][key]["values"]) for minutes, rows in point_rows.items()
                       if name in rows and key in rows[name]["summary"]]
             if not series:
@@ -98,7 +98,7 @@ def curves_figure(path: Path, point_rows: dict[str, dict[str, dict[str, Any]]]) 
             per_seed = [([x for x, _ in series], [values[seed] for _, values in series])
                         for seed in range(min(len(values) for _, values in series))]
             x, mean, low, high = seed_band(per_seed)
-            line, = ax.plot(x, mean, marker="o", label=name)
+            line, = ax.plot(x, mean, marker="o", label=name, color=f"C{index}")
             if len(per_seed) > 1:
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
         ax.set(title=label, xlabel="minutes of training steps")

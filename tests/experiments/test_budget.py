@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import experiments.budget
 from experiments.budget import KEPT_SAMPLES, PointRows, load_point, point_files, point_key, save_point
 
 
@@ -41,3 +42,17 @@ def test_point_rows_gather_seeds_by_point_and_keep_the_first_seeds_images():
     assert [seed["seed"] for seed in summary["5"]["GAN"]["seeds"]] == [0, 1]
     assert summary["5"]["GAN"]["summary"]["fid"]["mean"] == 12.0
     np.testing.assert_array_equal(rows.images["5"]["GAN"], first)
+
+
+def test_a_model_keeps_its_colour_in_panels_where_earlier_models_have_no_curve(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(experiments.budget, "save_figure", lambda figure, path, **_: drawn.append(figure))
+    rows = PointRows()
+    for minutes in (5, 10):
+        rows.add(minutes, "GAN", {"fid": 9.0 - minutes / 5}, np.zeros((1, 2, 2, 1)))
+        rows.add(minutes, "PixelCNN", {"fid": 30.0 - minutes, "test_nll": 90.0 - minutes}, np.zeros((1, 2, 2, 1)))
+    experiments.budget.curves_figure(tmp_path / "curves.png", rows.summarised())
+    fid_panel, nll_panel = drawn[0].axes
+    colours = {line.get_label(): line.get_color() for line in fid_panel.get_lines()}
+    assert colours == {"GAN": "C0", "PixelCNN": "C1"}
+    assert [line.get_color() for line in nll_panel.get_lines()] == ["C1"]  # PixelCNN's, not the first colour
