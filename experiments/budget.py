@@ -8,8 +8,9 @@ run's budget counts all its training, so this is one run, not four) and scores t
 after each segment with the final table's samples, references and metrics. Here: the
 scores kept in each run (so `--resume` need not score a point twice, and the final table,
 the last point's, needs no network: a study kept in git without its weights reports and
-goes on), the rows at each point, the curves figure (mean over seeds, band from their minimum to their maximum) and
-the picture of each model's samples at each point; report.py writes the per-point tables.
+goes on), the rows at each point, the curves figure (mean over seeds, band from their
+minimum to their maximum) and the picture of each model's samples at each point; report.py
+writes the per-point tables.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ point included, and the scores are kept in the run (experiments.budget), so the 
 takes them (final_point_rows) and never loads a network: a study whose runs keep only
 config.json, metrics.json and points/ (what git keeps of experiments/results/<study>/runs)
 reports again with --resume, and goes on over several sessions, provided the same
-classifier weights score it (checked). Splits of the work: experiments.spec (settings), experiments.finished_runs
+classifier weights score it (checked).
+
+Splits of the work: experiments.spec (settings), experiments.finished_runs
 (run schema), experiments.table (rows), common.evaluation.scoring (the scores),
 experiments.stats, experiments.figures, experiments.report.
 """
@@ -241,7 +243,7 @@ def model_numbers(model: Model, settings: Settings, refs: References) -> tuple[d
     seconds = time.perf_counter() - started
     numbers = {"seed": seed, **run_numbers(model.family, model.metrics, model.config["settings"]),
                "samples": settings.samples, "sample_seconds_per_1000": 1000 * seconds / settings.samples,
-               "classifier_weights": refs.classifier.weights_digest()}
+               "classifier_weights": refs.classifier.weights_digest}
     print(f"scoring {model.name} (seed {seed})", flush=True)
     return {**numbers, **score(images, refs)}, images
 
@@ -260,7 +262,7 @@ def score_point(points: PointRows, settings: Settings, refs: References, name: s
     if scored is not None and scored[0].get("samples") != settings.samples:
         raise UserError(f"--resume: {folder} was scored after {minutes:g} min on {scored[0].get('samples')} "
                         f"samples, not --samples {settings.samples}; use another --runs-dir")
-    weights = refs.classifier.weights_digest()
+    weights = refs.classifier.weights_digest
     if scored is not None and scored[0].get("classifier_weights", weights) != weights:
         raise UserError(f"--resume: {folder} was scored after {minutes:g} min with another classifier (weights "
                         f"{scored[0]['classifier_weights']}, the cached one's {weights}); put that one in "
@@ -443,7 +445,7 @@ def compare(settings: Settings, started: float) -> None:
     figures = draw_figures(out, groups, samples, rows, splits.x_train)
     results = results_dict(settings, groups, rows, classifier.accuracy(splits.x_test, splits.y_test),
                            len(splits.x_test), started)
-    results["classifier_weights"] = classifier.weights_digest()
+    results["classifier_weights"] = classifier.weights_digest
     if settings.points:
         results["points"] = points.summarised()
         figures = [*budget_figures(out, results["points"], points.images), *figures]

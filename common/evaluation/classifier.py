@@ -10,6 +10,7 @@ comparable across this project's models, not with Inception-based FID / IS.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -215,10 +216,11 @@ class FeatureClassifier:
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(self.probabilities(images).argmax(axis=1) == np.asarray(labels)))
 
+    @functools.cached_property
     def weights_digest(self) -> str:
-        """A digest of the network's weights: scores are comparable only when made with the
-        same weights, which a classifier trained again elsewhere need not have (a study
-        scored over several sessions checks it)."""
+        """A digest of the network's weights (computed once: they do not change after loading):
+        scores are comparable only when made with the same weights, which a classifier trained
+        again elsewhere need not have (a study scored over several sessions checks it)."""
         digest = hashlib.sha256()
         for weight in self.model.weights:
             digest.update(keras.ops.convert_to_numpy(weight).tobytes())
